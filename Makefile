@@ -1,0 +1,34 @@
+# PAP-REC Workbench — the commands the README documents. Each target creates or refreshes the local
+# virtual environment (.venv) itself, so `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help venv run test test-slow clean-venv
+
+help:
+	@echo "make run        install into $(VENV) and run the main job (dataset overview)"
+	@echo "make test       install into $(VENV) and run the default test suite (CPU, < 15 min)"
+	@echo "make test-slow  run the long end-to-end tests (marked slow)"
+
+# Re-install whenever pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/pap-rec data info --dataset ml-100k
+
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,148 @@
+"""Leave-one-out split (as in P5) and fixed, seeded negatives for the direct task.
+
+For a user with sequence ``s`` of length ``n >= min_interactions`` (default 3): test target ``s[-1]``,
+validation target ``s[-2]``, training items ``s[:-2]``. Users with fewer interactions keep all their
+items for training and get no validation/test target; they are counted in ``Split.notes``. Negatives
+(99 by default) are drawn once per user, seeded, from items the user never interacted with, and are
+reused for validation and test: never resampled per evaluation.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from pap_rec_core.data.interactions import InteractionData
+
+log = logging.getLogger(__name__)
+
+NO_TARGET = -1
+
+
+class Stage(str, Enum):
+    VALID = "valid"
+    TEST = "test"
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """How to split and which negatives to draw."""
+
+    n_negatives: int = 99  # direct task: 1 positive + n_negatives candidates (P5: 99)
+    seed: int = 0
+    min_interactions: int = 3  # users with fewer get no validation/test target
+    use_given_negatives: bool = True  # use P5's negative_samples.txt when the dataset has it
+
+    def __post_init__(self) -> None:
+        if self.n_negatives < 0:
+            raise ValueError("n_negatives must be >= 0")
+        if self.min_interactions < 3:
+            raise ValueError("min_interactions must be >= 3 (one train, one validation, one test item)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SplitConfig":
+        return cls(**d)
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """Per-user train items and validation/test targets of one dataset.
+
+    Example::
+
+        split = leave_one_out(data)
+        users = split.eval_users                  # (E,) users that have targets
+        split.history(users[0], Stage.TEST)       # items before the test target
+        split.candidates(Stage.TEST)              # (E, 1 + n_negatives), target in column 0
+    """
+
+    data: InteractionData
+    config: SplitConfig
+    train: tuple[np.ndarray, ...]  # U arrays of item indices
+    valid_target: np.ndarray  # (U,) item index or NO_TARGET
+    test_target: np.ndarray  # (U,) item index or NO_TARGET
+    negatives: np.ndarray  # (U, n_negatives) item indices; NO_TARGET rows for users without targets
+    notes: tuple[str, ...] = ()
+
+    @property
+    def eval_users(self) -> np.ndarray:
+        return np.flatnonzero(self.test_target != NO_TARGET)
+
+    def targets(self, stage: Stage | str) -> np.ndarray:
+        """(U,) targets of a stage (NO_TARGET where none)."""
+        return self.valid_target if Stage(stage) is Stage.VALID else self.test_target
+
+    def history(self, user: int, stage: Stage | str) -> np.ndarray:
+        """Items the user interacted with before the stage's target (train, plus validation for test)."""
+        if Stage(stage) is Stage.VALID or self.valid_target[user] == NO_TARGET:
+            return self.train[user]
+        return np.append(self.train[user], self.valid_target[user])
+
+    def candidates(self, stage: Stage | str, users: np.ndarray | None = None) -> np.ndarray:
+        """(E, 1 + n_negatives) candidate lists for the direct task; the target is column 0."""
+        users = self.eval_users if users is None else np.asarray(users)
+        return np.concatenate([self.targets(stage)[users, None], self.negatives[users]], axis=1)
+
+
+def leave_one_out(data: InteractionData, config: SplitConfig = SplitConfig()) -> Split:
+    """Split every user's sequence (last item: test, second last: validation, rest: train)."""
+    n_users = data.n_users
+    valid = np.full(n_users, NO_TARGET, dtype=np.int64)
+    test = np.full(n_users, NO_TARGET, dtype=np.int64)
+    train: list[np.ndarray] = []
+    short = 0
+    for u, seq in enumerate(data.sequences):
+        if len(seq) >= config.min_interactions:
+            train.append(seq[:-2])
+            valid[u], test[u] = seq[-2], seq[-1]
+        else:
+            train.append(seq)
+            short += 1
+    notes = []
+    if short:
+        notes.append(f"{short} users with fewer than {config.min_interactions} interactions: all their items "
+                     "are training items, they have no validation/test target")
+    repeats = sum(1 for u in np.flatnonzero(test != NO_TARGET) if test[u] in set(data.sequences[u][:-1].tolist()))
+    if repeats:
+        notes.append(f"{repeats} users' test item repeats an item of their history")
+    negatives, neg_note = _negatives(data, test != NO_TARGET, config)
+    if neg_note:
+        notes.append(neg_note)
+    for note in notes:
+        log.info("%s split: %s", data.name, note)
+    return Split(data=data, config=config, train=tuple(train), valid_target=valid, test_target=test,
+                 negatives=negatives, notes=tuple(notes))
+
+
+def _negatives(data: InteractionData, has_target: np.ndarray, config: SplitConfig) -> tuple[np.ndarray, str | None]:
+    n = config.n_negatives
+    out = np.full((data.n_users, n), NO_TARGET, dtype=np.int64)
+    given = data.given_negatives if config.use_given_negatives else None
+    if given is not None:
+        for u in np.flatnonzero(has_target):
+            negs = given.get(int(u))
+            if negs is None or len(negs) < n:
+                raise ValueError(
+                    f"the dataset's given negatives for user {data.user_ids[u]} have {0 if negs is None else len(negs)} "
+                    f"items, {n} needed; set use_given_negatives=False to sample them"
+                )
+            out[u] = negs[:n]
+        return out, f"negatives: the dataset's own ({n} per user)"
+    rng = np.random.default_rng(config.seed)
+    allowed = np.ones(data.n_items, dtype=bool)
+    for u in np.flatnonzero(has_target):
+        seq = data.sequences[u]
+        allowed[seq] = False
+        pool = np.flatnonzero(allowed)
+        allowed[seq] = True
+        if len(pool) < n:
+            raise ValueError(f"user {data.user_ids[u]} has only {len(pool)} unseen items; {n} negatives requested")
+        out[u] = rng.choice(pool, size=n, replace=False)
+    return out, None
