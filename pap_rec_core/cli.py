@@ -68,7 +68,10 @@ def cmd_data_export(args: argparse.Namespace) -> int:
     from pap_rec_core.data import SplitConfig, build_item_index, export_recbole, leave_one_out, load_dataset
 
     data = load_dataset(dataset_config_from_args(args))
-    split = leave_one_out(data, SplitConfig(n_negatives=args.negatives, seed=args.seed))
+    try:
+        split = leave_one_out(data, SplitConfig(n_negatives=args.negatives, seed=args.seed))
+    except ValueError as err:  # e.g. fewer unseen items than --negatives: bad input, not a crash
+        raise PapRecError(str(err)) from None
     index = build_item_index(data, args.item_index, seed=args.seed)
     if index.mode.leaky:
         log.warning("the sequential item index leaks the answer (P5's numbering); use it only to show the leak")

@@ -14,12 +14,15 @@ class DataFormatError(PapRecError, ValueError):
     "data.txt:7: field 'item_id': non-integer id 'x'"
     """
 
-    def __init__(self, path: str | Path, message: str, *, line: int | None = None, field: str | None = None):
+    def __init__(self, path: str | Path, message: str, *, line: int | None = None, field: str | None = None,
+                 row: int | None = None):
         self.path = str(path)
-        self.line = line
+        self.line = line  # 1-based line of a text file
+        self.row = row  # 1-based data row of a binary table (Parquet), where lines do not exist
         self.field = field
         self.reason = message
         where = self.path if line is None else f"{self.path}:{line}"
+        where = where if row is None else f"{where} (row {row})"
         what = message if field is None else f"field '{field}': {message}"
         super().__init__(f"{where}: {what}")
 

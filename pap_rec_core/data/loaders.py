@@ -10,7 +10,7 @@ import json
 import logging
 import math
 import pickle
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from enum import Enum
 from importlib import resources
 from pathlib import Path
@@ -70,6 +70,9 @@ class DatasetConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DatasetConfig":
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown DatasetConfig field(s): {', '.join(sorted(unknown))}")
         return cls(**d)
 
 
@@ -327,12 +330,12 @@ def read_sequence_file(path: str | Path) -> tuple[list[str], list[list[str]]]:
             if not parts:
                 continue
             user, items = parts[0], parts[1:]
-            if not user.isdigit():
+            if not (user.isascii() and user.isdigit()):  # str.isdigit alone accepts '²'
                 raise DataFormatError(path, f"non-integer user id {user!r}", line=lineno, field="user_id")
             if not items:
                 raise DataFormatError(path, f"user {user} has no items", line=lineno, field="item_id")
             for pos, item in enumerate(items, start=1):
-                if not item.isdigit():
+                if not (item.isascii() and item.isdigit()):
                     raise DataFormatError(path, f"non-integer item id {item!r} (item {pos} of user {user})",
                                           line=lineno, field="item_id")
             if user in seen:
@@ -438,6 +441,8 @@ def _read_p5_negatives(path: Path, data: InteractionData) -> dict[int, np.ndarra
                     idx.append(data.item_index(item))
                 except KeyError:
                     raise DataFormatError(path, f"unknown item id {item!r}", line=lineno, field="item_id") from None
+            if user in negatives:
+                raise DataFormatError(path, f"user {parts[0]} has a second line", line=lineno, field="user_id")
             negatives[user] = np.asarray(idx, dtype=np.int64)
     return negatives
 
@@ -502,7 +507,7 @@ def load_table(path: str | Path, *, user_col: str = "user_id", item_col: str = "
     if suffix == ".parquet":
         frame = pd.read_parquet(path)
         frame.index = pd.RangeIndex(1, len(frame) + 1)  # "row N", 1-based
-        where, header_line = "row", None
+        header_line = None
         frame = frame.astype({c: str for c in (user_col, item_col) if c in frame.columns})
     else:
         sep = "\t" if suffix in (".tsv", ".tab") else ","
@@ -514,24 +519,25 @@ def load_table(path: str | Path, *, user_col: str = "user_id", item_col: str = "
         frame.index = pd.RangeIndex(2, len(frame) + 2)  # file line numbers (header is line 1)
         blank = (frame == "").all(axis=1)
         frame = frame[~blank.to_numpy()]
-        where, header_line = "line", 1
+        header_line = 1
     for col in (user_col, item_col):
         if col not in frame.columns:
             raise DataFormatError(path, f"missing column; the file has {', '.join(map(str, frame.columns))}",
                                   line=header_line, field=col)
     if len(frame) == 0:
         raise DataFormatError(path, "no interactions (only a header)")
+    loc = _Locator(row=suffix == ".parquet")
     for col in (user_col, item_col):
         empty = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
         if empty.any():
-            row = int(frame.index[empty.to_numpy()][0])
-            raise DataFormatError(path, f"empty id ({where} {row})", line=row, field=col)
+            n = int(frame.index[empty.to_numpy()][0])
+            raise DataFormatError(path, "empty id", field=col, **loc(n))
     ts = None
     if time_col is not None and time_col in frame.columns:
-        ts = _parse_times(path, frame[time_col], time_col)
+        ts = _parse_times(path, frame[time_col], time_col, loc)
     ratings = None
     if rating_col is not None and rating_col in frame.columns:
-        ratings = _parse_numbers(path, frame[rating_col], rating_col)
+        ratings = _parse_numbers(path, frame[rating_col], rating_col, loc)
     notes = [] if ts is not None else ["no timestamp column: file order is taken as time order"]
     return build_interactions(frame[user_col].astype(str).tolist(), frame[item_col].astype(str).tolist(),
                               name=name or path.stem, source=f"table:{path}", timestamps=ts, ratings=ratings,
@@ -550,21 +556,37 @@ def _check_csv_header(path: Path, sep: str) -> None:
         raise DataFormatError(path, "duplicate column in the header", line=1, field=dupes[0])
 
 
+@dataclass(frozen=True)
+class _Locator:
+    """Text tables report file lines; Parquet reports 1-based rows."""
+
+    row: bool
+
+    def __call__(self, n: int) -> dict[str, int]:
+        return {"row": n} if self.row else {"line": n}
+
+
 def _first_bad(col: pd.Series, bad: np.ndarray) -> tuple[int, Any]:
     pos = int(np.flatnonzero(bad)[0])
     return int(col.index[pos]), col.iloc[pos]
 
 
-def _parse_numbers(path: Path, col: pd.Series, name: str) -> np.ndarray:
+def _parse_numbers(path: Path, col: pd.Series, name: str, loc: _Locator) -> np.ndarray:
     values = pd.to_numeric(col, errors="coerce")
     bad = values.isna().to_numpy()
     if bad.any():
         line, value = _first_bad(col, bad)
-        raise DataFormatError(path, f"expected a number, found {value!r}", line=line, field=name)
+        raise DataFormatError(path, f"expected a number, found {value!r}", field=name, **loc(line))
     return values.to_numpy(dtype=np.float64)
 
 
-def _parse_times(path: Path, col: pd.Series, name: str) -> np.ndarray:
+def _parse_times(path: Path, col: pd.Series, name: str, loc: _Locator) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(col):  # Parquet timestamp columns
+        if col.isna().any():
+            line, value = _first_bad(col, col.isna().to_numpy())
+            raise DataFormatError(path, "missing timestamp", field=name, **loc(line))
+        utc = col.dt.tz_localize("UTC") if col.dt.tz is None else col
+        return (utc - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
     numeric = pd.to_numeric(col, errors="coerce")
     if not numeric.isna().any():
         return numeric.to_numpy(dtype=np.float64)
@@ -577,9 +599,10 @@ def _parse_times(path: Path, col: pd.Series, name: str) -> np.ndarray:
         neither = num_bad & bad
         if neither.any():
             line, value = _first_bad(col, neither)
-            raise DataFormatError(path, f"expected a number or a date, found {value!r}", line=line, field=name)
+            raise DataFormatError(path, f"expected a number or a date, found {value!r}", field=name, **loc(line))
         mostly_numbers = num_bad.sum() <= bad.sum()
         line, value = _first_bad(col, num_bad if mostly_numbers else bad)
         kind = "number" if mostly_numbers else "date"
-        raise DataFormatError(path, f"expected a {kind} like the other rows, found {value!r}", line=line, field=name)
+        raise DataFormatError(path, f"expected a {kind} like the other rows, found {value!r}", field=name,
+                              **loc(line))
     return (dates - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
