@@ -1,7 +1,7 @@
 """``pap-rec``: the command-line client of the library.
 
-Subcommands (this release): ``data info`` (statistics table) and ``data export`` (split as RecBole
-atomic files). Every subcommand is a thin wrapper over ``pap_rec_core`` functions; bad input exits
+Subcommands: ``data info`` (statistics table), ``data export`` (split as RecBole atomic files),
+``train-rlm`` (train the embedded RLM), ``evaluate`` (metric table of an RLM with a prompt). Every subcommand is a thin wrapper over ``pap_rec_core`` functions; bad input exits
 with status 2 and a one-line message naming file, line and field.
 """
 
@@ -68,16 +68,95 @@ def cmd_data_export(args: argparse.Namespace) -> int:
     from pap_rec_core.data import SplitConfig, build_item_index, export_recbole, leave_one_out, load_dataset
 
     data = load_dataset(dataset_config_from_args(args))
-    try:
-        split = leave_one_out(data, SplitConfig(n_negatives=args.negatives, seed=args.seed))
-    except ValueError as err:  # e.g. fewer unseen items than --negatives: bad input, not a crash
-        raise PapRecError(str(err)) from None
+    split = leave_one_out(data, SplitConfig(n_negatives=args.negatives, seed=args.seed))
     index = build_item_index(data, args.item_index, seed=args.seed)
     if index.mode.leaky:
         log.warning("the sequential item index leaks the answer (P5's numbering); use it only to show the leak")
     paths = export_recbole(split, index, args.out, name=args.name)
     for p in paths:
         print(p)
+    return 0
+
+
+def _dataset_given(args: argparse.Namespace) -> bool:
+    return any(getattr(args, a, None) for a in ("dataset", "p5_dir", "openp5_file", "csv"))
+
+
+def cmd_train_rlm(args: argparse.Namespace) -> int:
+    from pap_rec_core.data import SplitConfig, build_item_index, leave_one_out, load_dataset
+    from pap_rec_core.rlm.training import preset, train_rlm
+
+    dcfg = dataset_config_from_args(args)
+    data = load_dataset(dcfg)
+    split = leave_one_out(data, SplitConfig(n_negatives=args.negatives, seed=args.seed))
+    index = build_item_index(data, args.item_index, seed=args.seed)
+    overrides = {"seed": args.seed}
+    if args.max_steps is not None:
+        overrides["max_steps"] = args.max_steps
+    if args.time_limit is not None:
+        overrides["time_limit_s"] = args.time_limit * 60
+    if args.threads is not None:
+        overrides["threads"] = args.threads
+    config = preset(args.preset, device=args.device, **overrides)
+    bundle, report = train_rlm(split, index, config, args.out, dataset_config=dcfg.to_dict(), progress=not args.quiet)
+    print(f"saved {args.out}: {bundle.model.num_parameters():,} parameters, {report.steps} steps in "
+          f"{report.wall_s:.0f} s ({report.samples_per_s:.0f} samples/s), best validation NDCG@10 "
+          f"{report.best_valid_ndcg10:.4f} at step {report.best_step} (stopped by {report.stopped_by})")
+    return 0
+
+
+def load_model_and_split(args: argparse.Namespace):
+    """The model directory's RLM with the dataset, split and item index it was trained on."""
+    from pap_rec_core.data import DatasetConfig, ItemIndex, SplitConfig, leave_one_out, load_dataset
+    from pap_rec_core.data.errors import DataFormatError
+    from pap_rec_core.rlm import load_rlm
+
+    bundle = load_rlm(args.model, device=args.device)
+    meta = bundle.metadata
+    if _dataset_given(args):
+        dcfg = dataset_config_from_args(args)
+    elif meta.get("dataset", {}).get("config"):
+        dcfg = DatasetConfig.from_dict(meta["dataset"]["config"])
+    else:
+        raise DataFormatError(args.model, "the model does not record its dataset; pass --dataset/--p5-dir/...")
+    data = load_dataset(dcfg)
+    want = meta.get("dataset", {}).get("fingerprint")
+    if want and want != data.fingerprint():
+        raise DataFormatError(args.model, f"trained on dataset fingerprint {want}, but {dcfg.path} has "
+                                          f"{data.fingerprint()}")
+    from pathlib import Path
+
+    index_path = Path(args.model) / "item_index.json"
+    if index_path.is_file():
+        ItemIndex.load(index_path, data)
+    split = leave_one_out(data, SplitConfig.from_dict(meta["split"]) if "split" in meta else SplitConfig())
+    return bundle, split
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pap_rec_core.evaluation import EvaluationConfig, results_table
+    from pap_rec_core.rlm.evaluate import evaluate_rlm
+
+    bundle, split = load_model_and_split(args)
+    users = split.eval_users[: args.users] if args.users else None
+    config = EvaluationConfig(n_resamples=args.resamples, seed=args.seed)
+    results = [evaluate_rlm(bundle, split, args.stage, p, method=args.method, users=users, config=config,
+                            progress=not args.quiet, batch_size=args.batch_size) for p in args.prompt]
+    table = results_table(results, reference=results[0] if len(results) > 1 else None)
+    if args.json:
+        print(table.to_json(orient="records", indent=2))
+    else:
+        with_p = len(results) > 1
+        print(f"{args.stage} split, {len(results[0].users)} users, method {args.method}; 95% bootstrap CIs"
+              + ("; p = paired bootstrap vs the first prompt" if with_p else ""))
+        cols = ["system", "users"] + [c for c in table.columns if c not in ("system", "users")]
+        print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    if args.per_user:
+        import pandas as pd
+
+        frames = [r.per_user_frame(split.data.user_ids) for r in results]
+        pd.concat(frames).to_csv(args.per_user, index=False)
+        print(f"per-user metrics: {args.per_user}")
     return 0
 
 
@@ -104,6 +183,41 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--seed", type=int, default=0, help="seed of the item index and negatives (default: 0)")
     export.add_argument("--negatives", type=int, default=99, help="negatives per user for the direct task (default: 99)")
     export.set_defaults(func=cmd_data_export)
+
+    train = sub.add_parser("train-rlm", help="train the embedded RLM from scratch (multitask, multi-template)")
+    add_dataset_arguments(train)
+    train.add_argument("--preset", choices=["demo", "full", "tiny"], default="demo",
+                       help="demo: < 15 min on a 2-core CPU; full: up to ~2 h; tiny: seconds (tests)")
+    train.add_argument("--out", required=True, metavar="DIR", help="model directory (rerun to resume)")
+    train.add_argument("--seed", type=int, default=0, help="seed of split, item index, sampling and init (default: 0)")
+    train.add_argument("--item-index", choices=["random", "sequential", "given"], default="random",
+                       help="textual item ids (default: random; sequential is P5's leaky numbering)")
+    train.add_argument("--negatives", type=int, default=99,
+                       help="fixed negatives per user for the direct task's evaluation (default: 99)")
+    train.add_argument("--max-steps", type=int, help="override the preset's number of steps")
+    train.add_argument("--time-limit", type=float, metavar="MIN", help="override the preset's time limit (minutes)")
+    train.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    train.set_defaults(func=cmd_train_rlm)
+
+    ev = sub.add_parser("evaluate", help="evaluate an RLM with one or more prompts (metrics with 95%% CIs)")
+    ev.add_argument("--model", required=True, metavar="DIR", help="model directory (from train-rlm)")
+    ev.add_argument("--prompt", action="append", required=True, metavar="SPEC",
+                    help="manual:ID (e.g. manual:2-3, manual:2-13, manual:5-7), keyinfo, random:SEED; repeat "
+                         "to compare (paired tests against the first)")
+    ev.add_argument("--stage", choices=["valid", "test"], default="test")
+    ev.add_argument("--method", choices=["exact", "first-token", "beam"], default="exact",
+                    help="exact full ranking by sequence log-likelihood (default), first-token (fast, single-token "
+                         "items) or 20-beam search top-10 (the paper's protocol)")
+    ev.add_argument("--users", type=int, help="evaluate only the first N users")
+    ev.add_argument("--batch-size", type=int, default=64)
+    ev.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default: 2000)")
+    ev.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    ev.add_argument("--json", action="store_true", help="print the table as JSON")
+    ev.add_argument("--per-user", metavar="CSV", help="also write per-user metrics to this CSV")
+    ev.add_argument("--device", default="auto")
+    add_dataset_arguments(ev)
+    ev.set_defaults(func=cmd_evaluate)
     return parser
 
 
@@ -114,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except PapRecError as err:
+    except (PapRecError, FileNotFoundError) as err:
         print(f"pap-rec: error: {err}", file=sys.stderr)
         return 2
 

@@ -16,11 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from pap_rec_core import PapRecError
 from pap_rec_core.data.interactions import InteractionData
 
 log = logging.getLogger(__name__)
 
 NO_TARGET = -1
+
+
+class SplitError(PapRecError, ValueError):
+    """The dataset cannot be split as configured (e.g. fewer unseen items than negatives requested)."""
 
 
 class Stage(str, Enum):
@@ -39,9 +44,9 @@ class SplitConfig:
 
     def __post_init__(self) -> None:
         if self.n_negatives < 0:
-            raise ValueError("n_negatives must be >= 0")
+            raise SplitError("n_negatives must be >= 0")
         if self.min_interactions < 3:
-            raise ValueError("min_interactions must be >= 3 (one train, one validation, one test item)")
+            raise SplitError("min_interactions must be >= 3 (one train, one validation, one test item)")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,7 +134,7 @@ def _negatives(data: InteractionData, has_target: np.ndarray, config: SplitConfi
         for u in np.flatnonzero(has_target):
             negs = given.get(int(u))
             if negs is None or len(negs) < n:
-                raise ValueError(
+                raise SplitError(
                     f"the dataset's given negatives for user {data.user_ids[u]} have {0 if negs is None else len(negs)} "
                     f"items, {n} needed; set use_given_negatives=False to sample them"
                 )
@@ -143,6 +148,7 @@ def _negatives(data: InteractionData, has_target: np.ndarray, config: SplitConfi
         pool = np.flatnonzero(allowed)
         allowed[seq] = True
         if len(pool) < n:
-            raise ValueError(f"user {data.user_ids[u]} has only {len(pool)} unseen items; {n} negatives requested")
+            raise SplitError(f"user {data.user_ids[u]} has only {len(pool)} unseen items; {n} negatives requested "
+                             "(lower n_negatives / --negatives)")
         out[u] = rng.choice(pool, size=n, replace=False)
     return out, None

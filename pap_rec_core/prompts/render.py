@@ -1,0 +1,60 @@
+"""Rendering templates into prompt parts (strings and id references) for :class:`RecTokenizer`."""
+
+from __future__ import annotations
+
+import string
+from typing import Any, Sequence
+
+import numpy as np
+
+from pap_rec_core.prompts.templates import Template
+from pap_rec_core.rlm.tokenizer import ItemRef, Part, UserRef
+
+DEFAULT_MAX_HISTORY = 20  # most recent items shown in a prompt (P5 truncates histories too)
+SEPARATOR = " , "  # P5 joins item ids with " , "
+
+
+def item_list_parts(items: Sequence[int] | np.ndarray) -> list[Part]:
+    """``[ItemRef(a), " , ", ItemRef(b), ...]``."""
+    parts: list[Part] = []
+    for k, item in enumerate(items):
+        if k:
+            parts.append(SEPARATOR)
+        parts.append(ItemRef(int(item)))
+    return parts
+
+
+def render_source(template: Template, **values: Any) -> list[Part]:
+    """Render ``template.source``. ``user`` is a user index, ``item`` an item index, ``history`` and
+    ``candidates`` item-index sequences (already truncated), other fields plain text."""
+    return render_text(template.source, **values)
+
+
+def render_text(pattern: str, **values: Any) -> list[Part]:
+    parts: list[Part] = []
+    for literal, field_name, _, _ in string.Formatter().parse(pattern):
+        if literal:
+            parts.append(literal)
+        if field_name is None:
+            continue
+        if field_name not in values or values[field_name] is None:
+            raise KeyError(f"template field {{{field_name}}} needs a value")
+        value = values[field_name]
+        if field_name == "user":
+            parts.append(UserRef(int(value)))
+        elif field_name == "item":
+            parts.append(ItemRef(int(value)))
+        elif field_name in ("history", "candidates"):
+            parts.extend(item_list_parts(value))
+        else:
+            parts.append(str(value))
+    return parts
+
+
+def key_info_parts(user: int, history: Sequence[int]) -> list[Part]:
+    """PAP-REC's key information for the sequential task: ``user_{u} : \\n {history} \\n``."""
+    return ["user_", UserRef(int(user)), " : \n ", *item_list_parts(history), " \n "]
+
+
+def truncate_history(history: np.ndarray, max_history: int = DEFAULT_MAX_HISTORY) -> np.ndarray:
+    return history[-max_history:] if max_history > 0 else history[:0]

@@ -1,0 +1,17 @@
+"""The recommendation language model: tokenizer, T5 + whole-word embeddings, checkpoints, ranking, training."""
+
+from pap_rec_core.rlm.checkpoint import (
+    CheckpointMismatchError,
+    RLMBundle,
+    load_p5_checkpoint,
+    load_rlm,
+    pick_device,
+    save_rlm,
+)
+from pap_rec_core.rlm.model import RecLM, RLMConfig
+from pap_rec_core.rlm.tokenizer import EOS_ID, PAD_ID, UNK_ID, ItemRef, RecTokenizer, UserRef, train_sentencepiece
+
+__all__ = [
+    "CheckpointMismatchError", "EOS_ID", "ItemRef", "PAD_ID", "RLMBundle", "RLMConfig", "RecLM", "RecTokenizer",
+    "UNK_ID", "UserRef", "load_p5_checkpoint", "load_rlm", "pick_device", "save_rlm", "train_sentencepiece",
+]

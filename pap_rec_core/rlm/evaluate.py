@@ -1,0 +1,149 @@
+"""Evaluating an RLM with a prompt, through the one evaluator (``pap_rec_core.evaluation``).
+
+Prompt specs (CLI ``--prompt``): ``manual:ID`` (a P5 template, e.g. ``manual:2-3``, ``manual:2-13``,
+``manual:5-7`` for the direct task), ``keyinfo`` (only ``user_{u} : \\n {history} \\n``, no template
+words) and ``random:SEED`` (template 2-3 with every template word replaced by a random vocabulary word —
+the prompt-sensitivity probe).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from pap_rec_core.data.split import Split, Stage
+from pap_rec_core.evaluation.evaluator import (
+    EvaluationConfig,
+    EvaluationResult,
+    Task,
+    evaluate_candidate_scores,
+    evaluate_ranked_lists,
+    evaluate_scorer,
+)
+from pap_rec_core.prompts.render import DEFAULT_MAX_HISTORY, key_info_parts, render_text, truncate_history
+from pap_rec_core.prompts.templates import Family, get_template
+from pap_rec_core.rlm.checkpoint import RLMBundle
+from pap_rec_core.rlm.model import RecLM
+from pap_rec_core.rlm.ranking import beam_rank, encode_batch, score_items
+from pap_rec_core.rlm.tokenizer import Part, RecTokenizer
+
+PromptFn = Callable[[int, np.ndarray, "np.ndarray | None"], list[Part]]  # (user, history, candidates) -> parts
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    kind: str  # manual | keyinfo | random
+    value: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> "PromptSpec":
+        kind, _, value = text.partition(":")
+        if kind == "manual":
+            get_template(value)  # validates the id
+            return cls("manual", value)
+        if kind == "keyinfo" and not value:
+            return cls("keyinfo")
+        if kind == "random":
+            return cls("random", value or "0")
+        raise ValueError(f"unknown prompt {text!r}; use manual:ID (e.g. manual:2-3), keyinfo or random:SEED")
+
+    @property
+    def task(self) -> Task:
+        if self.kind == "manual" and get_template(self.value).family is Family.DIRECT:
+            return Task.DIRECT
+        return Task.SEQUENTIAL
+
+    def __str__(self) -> str:
+        return self.kind + (f":{self.value}" if self.value else "")
+
+
+def random_word_source(source: str, tokenizer: RecTokenizer, seed: int) -> str:
+    """``source`` with every template word (not the ``user_`` of the key info) replaced by a random
+    word-initial vocabulary piece."""
+    vocab = [tokenizer.sp.id_to_piece(i)[1:] for i in np.flatnonzero(tokenizer.word_initial_mask())]
+    vocab = [w for w in vocab if len(w) >= 2 and w.isalpha()]
+    rng = random.Random(seed)
+    out = []
+    for literal, field_name, _, _ in string.Formatter().parse(source):
+        out.append(re.sub(r"\b[A-Za-z]+\b(?!_)", lambda m: rng.choice(vocab), literal))
+        if field_name:
+            out.append("{" + field_name + "}")
+    return "".join(out)
+
+
+def prompt_fn(spec: PromptSpec, tokenizer: RecTokenizer, max_history: int = DEFAULT_MAX_HISTORY) -> PromptFn:
+    if spec.kind == "keyinfo":
+        return lambda u, hist, cands: key_info_parts(u, truncate_history(hist, max_history))
+    source = get_template(spec.value).source if spec.kind == "manual" else random_word_source(
+        get_template("2-3").source, tokenizer, int(spec.value))
+
+    def render(u: int, hist: np.ndarray, cands: np.ndarray | None) -> list[Part]:
+        values = {"user": u, "history": truncate_history(hist, max_history), "candidates": cands}
+        needed = {f for _, f, _, _ in string.Formatter().parse(source) if f}
+        return render_text(source, **{k: v for k, v in values.items() if k in needed})
+
+    return render
+
+
+def evaluate_rlm(bundle: RLMBundle, split: Split, stage: Stage | str, spec: PromptSpec | str, *,
+                 method: str = "exact", batch_size: int = 64, users: np.ndarray | None = None,
+                 config: EvaluationConfig = EvaluationConfig(), max_history: int = DEFAULT_MAX_HISTORY,
+                 system: str | None = None, progress: bool = False, seed: int = 0) -> EvaluationResult:
+    """Rank with the RLM and score with the shared evaluator. ``method``: ``exact`` (full ranking by
+    sequence log-likelihood), ``first-token`` (single-token items: first decoder step only — fast) or
+    ``beam`` (20-beam search, top-10, the paper's protocol)."""
+    spec = PromptSpec.parse(spec) if isinstance(spec, str) else spec
+    stage = Stage(stage)
+    system = system or str(spec)
+    model, tok = bundle.model, bundle.tokenizer
+    render = prompt_fn(spec, tok, max_history)
+    users = split.eval_users if users is None else np.asarray(users)
+    if spec.task is Task.DIRECT:
+        cands = split.candidates(stage, users)  # (E, 1+n), target in column 0
+        order_rng = np.random.default_rng(seed)
+        shown = np.stack([row[order_rng.permutation(len(row))] for row in cands])  # fixed, seeded order
+        scores = np.empty(cands.shape, dtype=np.float64)
+        for s in tqdm(range(0, len(users), batch_size), disable=not progress, desc=f"score {system}"):
+            rows = range(s, min(len(users), s + batch_size))
+            prompts = [render(int(users[r]), split.history(int(users[r]), stage), shown[r]) for r in rows]
+            full = score_items(model, tok, encode_batch(tok, prompts), include_eos=method != "first-token").numpy()
+            scores[s : s + len(rows)] = np.take_along_axis(full, cands[s : s + len(rows)], axis=1)
+        return evaluate_candidate_scores(split, stage, scores, system=system, config=config, users=users)
+    if method == "beam":
+        ranked: list[list[int]] = []
+        for s in tqdm(range(0, len(users), batch_size), disable=not progress, desc=f"beam {system}"):
+            prompts = [render(int(u), split.history(int(u), stage), None) for u in users[s : s + batch_size]]
+            ranked.extend(beam_rank(model, tok, encode_batch(tok, prompts)))
+        return evaluate_ranked_lists(split, stage, ranked, system=system, config=config, users=users)
+    if method not in ("exact", "first-token"):
+        raise ValueError(f"unknown ranking method {method!r} (exact, first-token or beam)")
+
+    def score(batch_users: np.ndarray) -> np.ndarray:
+        prompts = [render(int(u), split.history(int(u), stage), None) for u in batch_users]
+        return score_items(model, tok, encode_batch(tok, prompts), include_eos=method == "exact").numpy()
+
+    cfg = EvaluationConfig(**{**config.to_dict(), "batch_users": batch_size})
+    return evaluate_scorer(split, stage, score, system=system, config=cfg, users=users, progress=progress)
+
+
+@torch.no_grad()
+def validation_ndcg10(model: RecLM, tok: RecTokenizer, split: Split, n_users: int = 943,
+                      max_history: int = DEFAULT_MAX_HISTORY, template: str = "manual:2-3") -> float:
+    """Model selection signal: validation NDCG@10 of one template (first-token ranking, fast)."""
+    users = split.eval_users[:n_users]
+    render = prompt_fn(PromptSpec.parse(template), tok, max_history)
+
+    def score(batch_users: np.ndarray) -> np.ndarray:
+        prompts = [render(int(u), split.history(int(u), Stage.VALID), None) for u in batch_users]
+        return score_items(model, tok, encode_batch(tok, prompts), include_eos=False).numpy()
+
+    res = evaluate_scorer(split, Stage.VALID, score, system="valid", users=users,
+                          config=EvaluationConfig(batch_users=128))
+    return res.summary()["ndcg@10"]

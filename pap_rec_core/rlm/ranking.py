@@ -1,0 +1,177 @@
+"""Ranking items with an RLM, two ways, both feeding the one evaluator.
+
+1. :func:`score_items` — exact full ranking of every item by its sequence log-likelihood
+   ``log p(item tokens, </s> | prompt)``; the encoder runs once per prompt, the decoder is batched over
+   (prompt, item) pairs. This is also the score that constrained beam search maximises (transformers
+   masks disallowed tokens without renormalising), so both protocols order items alike.
+   ``include_eos=False`` (single-token items only) keeps the first decoder step alone, renormalised over
+   item tokens: one step ranks all items — the fast approximation used for model selection and the
+   search; ``benchmarks/`` reports how closely it tracks the exact ranking on our RLMs.
+2. :func:`beam_rank` — the paper's protocol: beam search (20 beams) returning the top-N item lists via
+   ``generate``, constrained by a prefix trie to valid item ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pap_rec_core.rlm.model import RecLM
+from pap_rec_core.rlm.tokenizer import EOS_ID, PAD_ID, Encoded, Part, RecTokenizer
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    input_ids: torch.Tensor  # (B, T)
+    whole_word_ids: torch.Tensor  # (B, T)
+    attention_mask: torch.Tensor  # (B, T)
+
+    def to(self, device: torch.device) -> "EncodedBatch":
+        return EncodedBatch(self.input_ids.to(device), self.whole_word_ids.to(device), self.attention_mask.to(device))
+
+
+def collate(encoded: Sequence[Encoded]) -> EncodedBatch:
+    """Right-pad a list of encodings."""
+    length = max(len(e.input_ids) for e in encoded)
+    ids = torch.full((len(encoded), length), PAD_ID, dtype=torch.long)
+    words = torch.zeros((len(encoded), length), dtype=torch.long)
+    mask = torch.zeros((len(encoded), length), dtype=torch.long)
+    for row, e in enumerate(encoded):
+        n = len(e.input_ids)
+        ids[row, :n] = torch.tensor(e.input_ids)
+        words[row, :n] = torch.tensor(e.whole_word_ids)
+        mask[row, :n] = 1
+    return EncodedBatch(ids, words, mask)
+
+
+def encode_batch(tokenizer: RecTokenizer, prompts: Sequence[Sequence[Part]]) -> EncodedBatch:
+    return collate([tokenizer.encode_parts(p) for p in prompts])
+
+
+def item_sequences(tokenizer: RecTokenizer) -> list[tuple[int, ...]]:
+    """Decoder target (tokens + ``</s>``) of every item, in item-index order."""
+    return [tokenizer.item_target_ids(i) for i in range(len(tokenizer.item_texts))]
+
+
+@torch.no_grad()
+def score_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, include_eos: bool = True,
+                item_chunk: int = 2048) -> torch.Tensor:
+    """(B, I) log-likelihood of every item for every prompt (float32, on CPU)."""
+    device = next(model.parameters()).device
+    batch = batch.to(device)
+    hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)  # (B, T, D)
+    if tokenizer.item_tokens:
+        start, stop = tokenizer.item_token_range()
+        first = _decoder_logprobs(model, hidden, batch.attention_mask,
+                                  torch.full((hidden.shape[0], 1), PAD_ID, device=device))[:, 0]  # (B, V)
+        scores = first[:, start:stop].float()  # (B, I)
+        if not include_eos:
+            return torch.log_softmax(scores, dim=-1).cpu()  # first step, renormalised over item tokens
+        scores = scores + _eos_after_items(model, hidden, batch.attention_mask, start, stop, item_chunk)
+        return scores.cpu()
+    return _score_sequences(model, hidden, batch.attention_mask, item_sequences(tokenizer), item_chunk).cpu()
+
+
+def _decoder_logprobs(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor, dec_in: torch.Tensor) -> torch.Tensor:
+    """(N, L, V) log-probabilities of the next token at each decoder position."""
+    out = model.t5(encoder_outputs=(hidden,), attention_mask=mask, decoder_input_ids=dec_in, use_cache=False)
+    return F.log_softmax(out.logits.float(), dim=-1)
+
+
+def _eos_after_items(model: RecLM, hidden, mask, start: int, stop: int, pair_chunk: int) -> torch.Tensor:
+    """(B, I) log p(</s> | start, item) for single-token items, over (prompt, item) pairs in chunks."""
+    bsz, n_items = hidden.shape[0], stop - start
+    out = torch.empty(bsz * n_items, device=hidden.device)
+    for p0 in range(0, bsz * n_items, pair_chunk):
+        pairs = torch.arange(p0, min(bsz * n_items, p0 + pair_chunk), device=hidden.device)
+        rows, items = pairs // n_items, pairs % n_items + start
+        dec = torch.stack([torch.full_like(items, PAD_ID), items], dim=1)  # (P, 2)
+        out[pairs] = _decoder_logprobs(model, hidden[rows], mask[rows], dec)[:, 1, EOS_ID]
+    return out.view(bsz, n_items)
+
+
+def _score_sequences(model: RecLM, hidden, mask, sequences: list[tuple[int, ...]], item_chunk: int) -> torch.Tensor:
+    """(B, I) teacher-forced log-likelihood of variable-length item sequences (digit-text items)."""
+    device = hidden.device
+    length = max(len(s) for s in sequences)
+    targets = torch.full((len(sequences), length), -1, dtype=torch.long, device=device)
+    for i, s in enumerate(sequences):
+        targets[i, : len(s)] = torch.tensor(s, device=device)
+    dec_in = torch.cat([torch.full((len(sequences), 1), PAD_ID, device=device), targets[:, :-1].clamp(min=0)], dim=1)
+    out = torch.empty((hidden.shape[0], len(sequences)), device=device)
+    for b in range(hidden.shape[0]):
+        for i0 in range(0, len(sequences), item_chunk):
+            i1 = min(len(sequences), i0 + item_chunk)
+            n = i1 - i0
+            lp = _decoder_logprobs(model, hidden[b : b + 1].expand(n, -1, -1), mask[b : b + 1].expand(n, -1), dec_in[i0:i1])
+            tgt = targets[i0:i1]
+            tok_lp = lp.gather(-1, tgt.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (tgt >= 0)
+            out[b, i0:i1] = tok_lp.sum(dim=1)
+    return out
+
+
+class ItemTrie:
+    """Prefix trie over item token sequences (ending in ``</s>``) for constrained decoding."""
+
+    def __init__(self, sequences: Sequence[tuple[int, ...]]):
+        self.root: dict = {}
+        self.item_of: dict[tuple[int, ...], int] = {}
+        for item, seq in enumerate(sequences):
+            node = self.root
+            for tok in seq:
+                node = node.setdefault(tok, {})
+            self.item_of[tuple(seq)] = item
+
+    def allowed(self, prefix: Sequence[int]) -> list[int]:
+        node = self.root
+        for tok in prefix:
+            node = node.get(int(tok))
+            if node is None:
+                return [EOS_ID]  # a finished or invalid beam: only allow ending (pads follow)
+        return list(node.keys()) or [PAD_ID]
+
+
+@torch.no_grad()
+def beam_rank(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_beams: int = 20, top_n: int = 10,
+              constrained: bool = True) -> list[list[int]]:
+    """Per prompt, up to ``top_n`` item indices from beam search (best first); invalid outputs dropped."""
+    from transformers.modeling_outputs import BaseModelOutput
+
+    device = next(model.parameters()).device
+    batch = batch.to(device)
+    hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+    sequences = item_sequences(tokenizer)
+    trie = ItemTrie(sequences)
+    max_len = max(len(s) for s in sequences)
+
+    def allowed(batch_id: int, input_ids: torch.Tensor) -> list[int]:
+        return trie.allowed(input_ids.tolist()[1:])  # drop the decoder start token
+
+    out = model.t5.generate(
+        encoder_outputs=BaseModelOutput(last_hidden_state=hidden), attention_mask=batch.attention_mask,
+        num_beams=num_beams, num_return_sequences=min(top_n, num_beams), max_new_tokens=max_len,
+        prefix_allowed_tokens_fn=allowed if constrained else None, early_stopping=True, do_sample=False,
+        decoder_start_token_id=PAD_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID,
+    )
+    per = min(top_n, num_beams)
+    ranked: list[list[int]] = []
+    for b in range(hidden.shape[0]):
+        items: list[int] = []
+        for seq in out[b * per : (b + 1) * per].tolist():
+            toks = [t for t in seq[1:] if t != PAD_ID]
+            if not toks or toks[-1] != EOS_ID:
+                toks = toks + [EOS_ID]
+            item = trie.item_of.get(tuple(toks))
+            if item is not None and item not in items:
+                items.append(item)
+        ranked.append(items)
+    return ranked
+
+
+def rank_matrix_to_lists(scores: torch.Tensor | np.ndarray, top_n: int) -> list[list[int]]:
+    scores = torch.as_tensor(scores)
+    return torch.topk(scores, k=min(top_n, scores.shape[1]), dim=1).indices.tolist()
