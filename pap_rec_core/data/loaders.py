@@ -10,7 +10,7 @@ import json
 import logging
 import math
 import pickle
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from enum import Enum
 from importlib import resources
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pap_rec_core.configs import known_fields
 from pap_rec_core.data.errors import DataFormatError, PickleNotTrustedError, UnknownDatasetError
 from pap_rec_core.data.interactions import InteractionData, build_interactions
 
@@ -70,10 +71,7 @@ class DatasetConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DatasetConfig":
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown DatasetConfig field(s): {', '.join(sorted(unknown))}")
-        return cls(**d)
+        return cls(**known_fields(cls, d))
 
 
 def load_dataset(config: DatasetConfig) -> InteractionData:

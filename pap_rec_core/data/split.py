@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from pap_rec_core import PapRecError
+from pap_rec_core.configs import known_fields
 from pap_rec_core.data.interactions import InteractionData
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class SplitConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SplitConfig":
-        return cls(**d)
+        return cls(**known_fields(cls, d))
 
 
 @dataclass(frozen=True, eq=False)

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from pap_rec_core.configs import known_fields
 from pap_rec_core.data.split import NO_TARGET, Split, Stage
 from pap_rec_core.evaluation.bootstrap import PairedDifference, bootstrap_mean, compare_systems
 from pap_rec_core.evaluation.metrics import (
@@ -63,7 +64,7 @@ class EvaluationConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "EvaluationConfig":
-        return cls(**d)
+        return cls(**known_fields(cls, d))
 
 
 @dataclass(frozen=True, eq=False)

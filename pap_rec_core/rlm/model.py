@@ -7,12 +7,13 @@ gradients with respect to the input token embeddings (what PAP-REC's search need
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from pap_rec_core.configs import known_fields
 from pap_rec_core.rlm.tokenizer import MAX_WHOLE_WORDS, PAD_ID
 
 
@@ -51,10 +52,7 @@ class RLMConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RLMConfig":
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown RLMConfig field(s): {', '.join(sorted(unknown))}")
-        return cls(**d)
+        return cls(**known_fields(cls, d))
 
     def t5_config(self):
         from transformers import T5Config

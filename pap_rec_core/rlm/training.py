@@ -16,7 +16,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from pap_rec_core.configs import known_fields
 from pap_rec_core.data.interactions import InteractionData
 from pap_rec_core.data.item_index import ItemIndex
 from pap_rec_core.data.split import Split
@@ -94,10 +95,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown TrainConfig field(s): {', '.join(sorted(unknown))}")
-        d = dict(d)
+        d = known_fields(cls, d)
         if "family_weights" in d:
             d["family_weights"] = tuple(tuple(x) for x in d["family_weights"])
         return cls(**d)
