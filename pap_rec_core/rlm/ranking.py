@@ -98,7 +98,7 @@ def _eos_after_items(model: RecLM, hidden, mask, start: int, stop: int, pair_chu
     for p0 in range(0, bsz * n_items, pair_chunk):
         pairs = torch.arange(p0, min(bsz * n_items, p0 + pair_chunk), device=hidden.device)
         rows, items = pairs // n_items, pairs % n_items + start
-        cache = copy.deepcopy(first.past_key_values)
+        cache = copy.deepcopy(first.cache)
         cache.reorder_cache(rows)  # (P, ...) one cached prompt per pair
         step = model.t5(encoder_outputs=(hidden[rows],), attention_mask=mask[rows], cache=cache, use_cache=True,
                         decoder_input_ids=items[:, None])
