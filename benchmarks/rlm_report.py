@@ -44,7 +44,7 @@ def main() -> None:
     rows, results, timings = [], {}, {}
     for spec in PROMPTS + DIRECT:
         t0 = time.perf_counter()
-        method = args.method if spec not in DIRECT else "exact"
+        method = args.method
         res = evaluate_rlm(bundle, split, "test", spec, method=method, config=config, progress=True)
         timings[spec] = time.perf_counter() - t0
         results[spec] = res
@@ -80,10 +80,13 @@ def main() -> None:
     tr = meta.get("train_report", {})
     lines = [f"# RLM report: {args.model}", "",
              f"{report['dataset']}, test stage, {len(results['manual:2-3'].users)} users, ranking `{args.method}` "
-             f"(direct task: exact over the fixed 1+99 candidates). {report['parameters']:,} parameters; trained "
+             f"(direct task: over the fixed 1+99 candidates). {report['parameters']:,} parameters; trained "
              f"{tr.get('steps')} steps in {tr.get('wall_s', 0):.0f} s ({tr.get('samples_per_s', 0):.0f} samples/s), "
              f"best validation NDCG@10 {tr.get('best_valid_ndcg10', 0):.4f} at step {tr.get('best_step')}; "
              f"item index {meta.get('item_index')}.", "",
+             f"Trained with `pap-rec train-rlm --dataset {report['dataset']} --preset "
+             f"{(meta.get('train_config') or {}).get('preset')} --seed {(meta.get('train_config') or {}).get('seed')} "
+             f"--out MODEL`; this table: `python benchmarks/rlm_report.py --model MODEL --method {args.method}`.", "",
              "| prompt | task | hit@5 | ndcg@5 | hit@10 | ndcg@10 | Δndcg@10 vs manual [95% CI] | p |",
              "|---|---|---:|---:|---:|---:|---|---:|"]
     for r in rows:
