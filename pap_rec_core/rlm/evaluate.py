@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from pap_rec_core.data.split import Split, Stage
@@ -133,17 +132,9 @@ def evaluate_rlm(bundle: RLMBundle, split: Split, stage: Stage | str, spec: Prom
     return evaluate_scorer(split, stage, score, system=system, config=cfg, users=users, progress=progress)
 
 
-@torch.no_grad()
 def validation_ndcg10(model: RecLM, tok: RecTokenizer, split: Split, n_users: int = 943,
                       max_history: int = DEFAULT_MAX_HISTORY, template: str = "manual:2-3") -> float:
     """Model selection signal: validation NDCG@10 of one template (first-token ranking, fast)."""
-    users = split.eval_users[:n_users]
-    render = prompt_fn(PromptSpec.parse(template), tok, max_history)
-
-    def score(batch_users: np.ndarray) -> np.ndarray:
-        prompts = [render(int(u), split.history(int(u), Stage.VALID), None) for u in batch_users]
-        return score_items(model, tok, encode_batch(tok, prompts), include_eos=False).numpy()
-
-    res = evaluate_scorer(split, Stage.VALID, score, system="valid", users=users,
-                          config=EvaluationConfig(batch_users=128))
+    res = evaluate_rlm(RLMBundle(model=model, tokenizer=tok), split, Stage.VALID, template, method="first-token",
+                       batch_size=128, users=split.eval_users[:n_users], max_history=max_history)
     return res.summary()["ndcg@10"]
