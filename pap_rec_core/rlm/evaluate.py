@@ -12,7 +12,7 @@ import random
 import re
 import string
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 from tqdm.auto import tqdm
