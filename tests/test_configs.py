@@ -8,6 +8,7 @@ import pytest
 
 from pap_rec_core.data import DatasetConfig, SourceKind, SplitConfig
 from pap_rec_core.evaluation import EvaluationConfig
+from pap_rec_core.evaluation.recbole_baselines import BaselineConfig
 from pap_rec_core.rlm import RLMConfig
 from pap_rec_core.rlm.training import PRESETS, TrainConfig, preset
 
@@ -19,6 +20,7 @@ CONFIGS = [
     RLMConfig(vocab_size=100, d_model=8),
     TrainConfig(),
     *[preset(name) for name in PRESETS],
+    BaselineConfig(model="SASRec", epochs=5),
 ]
 
 
@@ -28,7 +30,7 @@ def test_round_trip_through_json(config) -> None:
     assert back == config
 
 
-@pytest.mark.parametrize("cls", [DatasetConfig, SplitConfig, EvaluationConfig, RLMConfig, TrainConfig])
+@pytest.mark.parametrize("cls", [DatasetConfig, SplitConfig, EvaluationConfig, RLMConfig, TrainConfig, BaselineConfig])
 def test_unknown_keys_are_rejected(cls) -> None:
     with pytest.raises(ValueError, match=f"unknown {cls.__name__} field.*bogus"):
         cls.from_dict({"bogus": 1})
