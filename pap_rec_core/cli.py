@@ -2,8 +2,9 @@
 
 Subcommands: ``data info`` (statistics table), ``data export`` (split as RecBole atomic files),
 ``train-rlm`` (train the embedded RLM), ``evaluate`` (metric table of an RLM with a prompt),
-``baselines`` (RecBole models on our split, scored by our evaluator). Every subcommand is a thin wrapper over ``pap_rec_core`` functions; bad input exits
-with status 2 and a one-line message naming file, line and field.
+``baselines`` (RecBole models on our split, scored by our evaluator). Every subcommand is a thin
+wrapper over ``pap_rec_core`` functions; bad input exits with status 2 and a one-line message naming
+file, line and field.
 """
 
 from __future__ import annotations
