@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from pap_rec_core.rlm import CheckpointMismatchError, RecLM, RecTokenizer, RLMConfig, load_p5_checkpoint, load_rlm, save_rlm
-from pap_rec_core.rlm.checkpoint import infer_p5_config
+from pap_rec_core.rlm.checkpoint import infer_p5_config, p5_to_reclm_state_dict, reclm_to_p5_state_dict
 from pap_rec_core.rlm.tokenizer import train_sentencepiece
 
 CORPUS = ["Here is the purchase history list of user_ : try to recommend next item to the user"] * 20 + [
@@ -102,3 +102,15 @@ def test_save_load_round_trip_and_vocab_mismatch(sp_bytes, tmp_path) -> None:
         load_rlm(tmp_path / "m", device="cpu")
     with pytest.raises(CheckpointMismatchError, match="missing"):
         load_rlm(tmp_path / "nowhere")
+
+
+def test_p5_key_mapping_round_trips(sp_bytes) -> None:
+    tok = RecTokenizer(sp_bytes, None, None)
+    model = RecLM(RLMConfig(vocab_size=tok.vocab_size, d_model=8, d_ff=8, d_kv=4, num_heads=2, num_layers=1,
+                            num_decoder_layers=1))
+    ours = model.state_dict()
+    p5 = reclm_to_p5_state_dict(ours)
+    assert "encoder.whole_word_embeddings.weight" in p5 and "shared.weight" in p5
+    assert all(not k.startswith("t5.") for k in p5)
+    back = p5_to_reclm_state_dict({f"module.{k}": v for k, v in p5.items()})
+    assert back.keys() == ours.keys() and all(back[k] is ours[k] for k in ours)

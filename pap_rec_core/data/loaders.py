@@ -10,7 +10,7 @@ import json
 import logging
 import math
 import pickle
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import Enum
 from importlib import resources
 from pathlib import Path
@@ -392,13 +392,7 @@ def load_p5_dir(directory: str | Path, *, name: str | None = None, trust_pickle:
     if neg_path.is_file():
         negatives = _read_p5_negatives(neg_path, data)
     reviews = _load_p5_reviews(directory, data, datamaps, trust_pickle, require_reviews)
-    return _replace(data, given_negatives=negatives, reviews=reviews)
-
-
-def _replace(data: InteractionData, **changes: Any) -> InteractionData:
-    from dataclasses import replace
-
-    return replace(data, **changes)
+    return replace(data, given_negatives=negatives, reviews=reviews)
 
 
 def _read_datamaps(path: Path) -> dict[str, Any]:

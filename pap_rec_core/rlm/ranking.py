@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -182,8 +181,3 @@ def beam_rank(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_be
                 items.append(item)
         ranked.append(items)
     return ranked
-
-
-def rank_matrix_to_lists(scores: torch.Tensor | np.ndarray, top_n: int) -> list[list[int]]:
-    scores = torch.as_tensor(scores)
-    return torch.topk(scores, k=min(top_n, scores.shape[1]), dim=1).indices.tolist()

@@ -93,9 +93,6 @@ class RecTokenizer:
         """[start, stop) of item token ids."""
         return (self.item_offset, self.item_offset + len(self.item_texts)) if self.item_tokens else (0, 0)
 
-    def is_special(self, token_id: int) -> bool:
-        return token_id in (PAD_ID, EOS_ID, UNK_ID) or token_id >= self.sp_size
-
     def word_initial_mask(self) -> np.ndarray:
         """(vocab,) True for SentencePiece pieces starting with "▁" (the search's allowed vocabulary)."""
         mask = self._piece_starts_word.copy()
