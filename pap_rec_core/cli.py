@@ -109,30 +109,10 @@ def cmd_train_rlm(args: argparse.Namespace) -> int:
 
 def load_model_and_split(args: argparse.Namespace):
     """The model directory's RLM with the dataset, split and item index it was trained on."""
-    from pap_rec_core.data import DatasetConfig, ItemIndex, SplitConfig, leave_one_out, load_dataset
-    from pap_rec_core.data.errors import DataFormatError
-    from pap_rec_core.rlm import load_rlm
+    from pap_rec_core.rlm.checkpoint import load_rlm_with_split
 
-    bundle = load_rlm(args.model, device=args.device)
-    meta = bundle.metadata
-    if _dataset_given(args):
-        dcfg = dataset_config_from_args(args)
-    elif meta.get("dataset", {}).get("config"):
-        dcfg = DatasetConfig.from_dict(meta["dataset"]["config"])
-    else:
-        raise DataFormatError(args.model, "the model does not record its dataset; pass --dataset/--p5-dir/...")
-    data = load_dataset(dcfg)
-    want = meta.get("dataset", {}).get("fingerprint")
-    if want and want != data.fingerprint():
-        raise DataFormatError(args.model, f"trained on dataset fingerprint {want}, but {dcfg.path} has "
-                                          f"{data.fingerprint()}")
-    from pathlib import Path
-
-    index_path = Path(args.model) / "item_index.json"
-    if index_path.is_file():
-        ItemIndex.load(index_path, data)
-    split = leave_one_out(data, SplitConfig.from_dict(meta["split"]) if "split" in meta else SplitConfig())
-    return bundle, split
+    return load_rlm_with_split(args.model, dataset_config_from_args(args) if _dataset_given(args) else None,
+                               device=args.device)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -216,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train-rlm", help="train the embedded RLM from scratch (multitask, multi-template)")
     add_dataset_arguments(train)
     train.add_argument("--preset", choices=["demo", "full", "tiny"], default="demo",
-                       help="demo: < 15 min on a 2-core CPU; full: up to ~2 h; tiny: seconds (tests)")
+                       help="demo: < 15 min on a 2-core CPU; full: ~80 min; tiny: seconds (tests)")
     train.add_argument("--out", required=True, metavar="DIR", help="model directory (rerun to resume)")
     train.add_argument("--seed", type=int, default=0, help="seed of split, item index, sampling and init (default: 0)")
     train.add_argument("--item-index", choices=["random", "sequential", "given"], default="random",

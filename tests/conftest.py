@@ -19,6 +19,42 @@ P5_BEAUTY_DIR = REPO_ROOT.parent / "shared" / "data" / "p5_beauty"
 
 
 # ----------------------------------------------------------------------------------------------------
+# A toy dataset with a strong sequential pattern, and a tiny RLM trained on it (seconds)
+
+
+@pytest.fixture(scope="session")
+def toy_split():
+    """24 users walking a cycle of 30 items from different starts (8 items each)."""
+    import numpy as np
+
+    from pap_rec_core.data import SplitConfig, build_interactions, leave_one_out
+
+    rng = np.random.default_rng(0)
+    users, items, times, ratings = [], [], [], []
+    for u in range(24):
+        start = int(rng.integers(30))
+        for t in range(8):
+            users.append(f"u{u}")
+            items.append(f"i{(start + t) % 30}")
+            times.append(t)
+            ratings.append(float(1 + (start + t) % 5))
+    data = build_interactions(users, items, name="toy", source="test", timestamps=times, ratings=ratings)
+    return leave_one_out(data, SplitConfig(n_negatives=5))
+
+
+@pytest.fixture(scope="session")
+def toy_rlm(toy_split, tmp_path_factory):
+    """The tiny preset trained on ``toy_split`` (60 steps), loaded on the CPU."""
+    from pap_rec_core.data import build_item_index
+    from pap_rec_core.rlm.training import preset, train_rlm
+
+    index = build_item_index(toy_split.data, "random", seed=0)
+    config = preset("tiny", max_steps=60, direct_candidates=6, sequential_candidates=4, device="cpu")
+    bundle, _ = train_rlm(toy_split, index, config, tmp_path_factory.mktemp("toy_rlm"), progress=False)
+    return bundle
+
+
+# ----------------------------------------------------------------------------------------------------
 # Real datasets
 
 

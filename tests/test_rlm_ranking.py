@@ -70,6 +70,18 @@ def test_digit_items_scored_by_teacher_forcing(sp_bytes) -> None:
         assert torch.allclose(scores[:, i], expected, atol=1e-4)
 
 
+@pytest.mark.parametrize(("item_tokens", "include_eos"), [(True, True), (True, False), (False, True)])
+def test_candidate_scores_are_the_full_scores_of_those_items(sp_bytes, item_tokens, include_eos) -> None:
+    tok = RecTokenizer(sp_bytes, ITEMS, ["1", "2"], item_tokens=item_tokens, user_tokens=item_tokens)
+    model = _model(tok.vocab_size, seed=2)
+    batch = encode_batch(tok, _prompts())
+    cands = torch.tensor([[5, 0, 3], [2, 4, 1]])
+    full = score_items(model, tok, batch, include_eos=include_eos)
+    subset = score_items(model, tok, batch, include_eos=include_eos, candidates=cands, item_chunk=4)
+    assert subset.shape == (2, 3)
+    assert torch.allclose(subset, full.gather(1, cands), atol=1e-5)
+
+
 def test_beam_search_agrees_with_exact_ranking(sp_bytes) -> None:
     tok = RecTokenizer(sp_bytes, ITEMS, ["1", "2"])
     model = _model(tok.vocab_size, seed=3)

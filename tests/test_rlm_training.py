@@ -6,27 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from pap_rec_core.data import SplitConfig, build_interactions, build_item_index, leave_one_out
+from pap_rec_core.data import build_item_index
 from pap_rec_core.rlm import load_rlm
 from pap_rec_core.rlm.evaluate import PromptSpec, evaluate_rlm, random_word_source
 from pap_rec_core.rlm.training import TrainConfig, preset, train_rlm
 from pap_rec_core.prompts import get_template
-
-
-@pytest.fixture(scope="module")
-def toy_split():
-    # 24 users walking a cycle of 30 items from different starts: a strong sequential pattern.
-    rng = np.random.default_rng(0)
-    users, items, times, ratings = [], [], [], []
-    for u in range(24):
-        start = int(rng.integers(30))
-        for t in range(8):
-            users.append(f"u{u}")
-            items.append(f"i{(start + t) % 30}")
-            times.append(t)
-            ratings.append(float(1 + (start + t) % 5))
-    data = build_interactions(users, items, name="toy", source="test", timestamps=times, ratings=ratings)
-    return leave_one_out(data, SplitConfig(n_negatives=5))
 
 
 def _cfg(**kw) -> TrainConfig:
@@ -110,3 +94,31 @@ def test_cli_train_and_evaluate(tmp_path, capsys) -> None:
     assert code == 0 and "manual:2-3" in printed and "keyinfo" in printed and "ndcg@10" in printed
     assert (tmp_path / "pu.csv").read_text().count("\n") == 1 + 2 * 12
     assert main(["-q", "evaluate", "--model", str(tmp_path / "none"), "--prompt", "manual:2-3"]) == 2
+
+
+def test_history_questions_share_the_key_info_and_answer_from_it(toy_split) -> None:
+    import random as _random
+
+    from pap_rec_core.prompts import Family, templates_of
+    from pap_rec_core.rlm.tokenizer import ItemRef, UserRef
+    from pap_rec_core.rlm.training import SampleBuilder, build_tokenizer
+
+    cfg = _cfg()
+    index = build_item_index(toy_split.data, "random", seed=0)
+    builder = SampleBuilder(toy_split, build_tokenizer(toy_split.data, index, cfg), cfg, _random.Random(0))
+    assert Family.HISTORY in builder.families
+    for template in templates_of(Family.HISTORY):
+        assert "user_{user} : \n {history} \n" in template.source
+        for _ in range(20):
+            parts, target, tid = builder.sample(Family.HISTORY, template)
+            user = next(p.user for p in parts if isinstance(p, UserRef))
+            shown = [p.item for p in parts if isinstance(p, ItemRef)]
+            train = list(toy_split.train[user])
+            assert shown == train[: len(shown)]  # a prefix of the training items (toy: never truncated)
+            if template.target in ("{first}", "{last}"):
+                assert target == builder.tok.item_target_ids(shown[0] if template.target == "{first}" else shown[-1])
+            else:
+                t = len(shown)  # the toy histories are never truncated
+                later = train[t + 1 : t + 2] if template.target == "{after_next}" else train[t : t + 10]
+                assert any(target == builder.tok.item_target_ids(i) for i in later)
+            assert tid == template.id

@@ -23,6 +23,7 @@ class Family(str, Enum):
     EXPLANATION = "explanation"
     DIRECT = "direct"
     METADATA = "metadata"
+    HISTORY = "history"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,14 @@ TEMPLATES: tuple[Template, ...] = (
     Template("M-1", Family.METADATA, "What is the title of item_{item} ?", "{title}"),
     Template("M-2", Family.METADATA, "Which genres does item_{item} belong to ?", "{genres}"),
     Template("M-3", Family.METADATA, "Which item is called {title} ?", "{item}"),
+    # Questions about the history (ours): the key info of the sequential family with another question.
+    # Only the words say whether the next item, a later one or one already in the history is asked for,
+    # so a model trained with them has a reason to read its prompt. (Answers from the history are masked
+    # in evaluation; the later-item questions compete with "next" on the items that are ranked.)
+    Template("H-1", Family.HISTORY, "Here is the purchase history list of user_{user} : \n {history} \n which item did the user purchase first ?", "{first}"),
+    Template("H-2", Family.HISTORY, "Given the following purchase history of user_{user} : \n {history} \n what was the most recent purchase of the user ?", "{last}"),
+    Template("H-3", Family.HISTORY, "Based on the purchase history of user_{user} : \n {history} \n which item will the user purchase after the next one ?", "{after_next}"),
+    Template("H-4", Family.HISTORY, "I find the purchase history list of user_{user} : \n {history} \n name an item the user will purchase some time in the future", "{future}"),
 )
 
 _BY_ID = {t.id: t for t in TEMPLATES}

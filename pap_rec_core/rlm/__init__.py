@@ -3,15 +3,27 @@
 from pap_rec_core.rlm.checkpoint import (
     CheckpointMismatchError,
     RLMBundle,
+    embedded_model_dir,
     load_p5_checkpoint,
     load_rlm,
+    load_rlm_with_split,
     pick_device,
     save_rlm,
 )
 from pap_rec_core.rlm.model import RecLM, RLMConfig
-from pap_rec_core.rlm.tokenizer import EOS_ID, PAD_ID, UNK_ID, ItemRef, RecTokenizer, UserRef, train_sentencepiece
+from pap_rec_core.rlm.tokenizer import (
+    EOS_ID,
+    PAD_ID,
+    UNK_ID,
+    ItemRef,
+    RecTokenizer,
+    TokenRef,
+    UserRef,
+    train_sentencepiece,
+)
 
 __all__ = [
     "CheckpointMismatchError", "EOS_ID", "ItemRef", "PAD_ID", "RLMBundle", "RLMConfig", "RecLM", "RecTokenizer",
-    "UNK_ID", "UserRef", "load_p5_checkpoint", "load_rlm", "pick_device", "save_rlm", "train_sentencepiece",
+    "TokenRef", "UNK_ID", "UserRef", "embedded_model_dir", "load_p5_checkpoint", "load_rlm", "load_rlm_with_split",
+    "pick_device", "save_rlm", "train_sentencepiece",
 ]

@@ -89,6 +89,43 @@ def load_rlm(directory: str | Path, device: str | torch.device = "auto") -> RLMB
     return RLMBundle(model=model, tokenizer=tokenizer, metadata=metadata, path=str(directory))
 
 
+EMBEDDED_MODEL_COMMAND = "pap-rec train-rlm --dataset ml-100k --preset full --seed 0 --out models/ml-100k"
+
+
+def embedded_model_dir() -> Path:
+    """The committed ml-100k RLM (``models/ml-100k`` in the repository checkout)."""
+    path = Path(__file__).resolve().parents[2] / "models" / "ml-100k"
+    if not (path / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"the embedded model is not at {path} (a checkout without models/?); "
+                                f"regenerate it with: {EMBEDDED_MODEL_COMMAND}")
+    return path
+
+
+def load_rlm_with_split(directory: str | Path, dataset_config: Any = None, device: str | torch.device = "auto"):
+    """``(bundle, split)``: the model directory's RLM with the dataset, split and item index it was
+    trained on. ``dataset_config`` (a ``DatasetConfig``) overrides the recorded dataset location (data
+    moved to another disk); the dataset fingerprint and the item index must still match."""
+    from pap_rec_core.data import DatasetConfig, ItemIndex, SplitConfig, leave_one_out, load_dataset
+    from pap_rec_core.data.errors import DataFormatError
+
+    bundle = load_rlm(directory, device=device)
+    meta = bundle.metadata
+    if dataset_config is None:
+        if not meta.get("dataset", {}).get("config"):
+            raise DataFormatError(str(directory), "the model does not record its dataset; pass a dataset config")
+        dataset_config = DatasetConfig.from_dict(meta["dataset"]["config"])
+    data = load_dataset(dataset_config)
+    want = meta.get("dataset", {}).get("fingerprint")
+    if want and want != data.fingerprint():
+        raise DataFormatError(str(directory), f"trained on dataset fingerprint {want}, but {dataset_config.path} "
+                                              f"has {data.fingerprint()}")
+    index_path = Path(directory) / "item_index.json"
+    if index_path.is_file():
+        ItemIndex.load(index_path, data)
+    split = leave_one_out(data, SplitConfig.from_dict(meta["split"]) if "split" in meta else SplitConfig())
+    return bundle, split
+
+
 def _check_vocab(config: RLMConfig, tokenizer: RecTokenizer, where: str) -> None:
     if tokenizer.vocab_size != config.vocab_size:
         raise CheckpointMismatchError(f"{where}: the tokenizer has {tokenizer.vocab_size} tokens but the model's "

@@ -112,8 +112,8 @@ def evaluate_rlm(bundle: RLMBundle, split: Split, stage: Stage | str, spec: Prom
         for s in tqdm(range(0, len(users), batch_size), disable=not progress, desc=f"score {system}"):
             rows = range(s, min(len(users), s + batch_size))
             prompts = [render(int(users[r]), split.history(int(users[r]), stage), shown[r]) for r in rows]
-            full = score_items(model, tok, encode_batch(tok, prompts), include_eos=method != "first-token").numpy()
-            scores[s : s + len(rows)] = np.take_along_axis(full, cands[s : s + len(rows)], axis=1)
+            scores[s : s + len(rows)] = score_items(model, tok, encode_batch(tok, prompts), candidates=cands[s : s + len(rows)],
+                                                   include_eos=method != "first-token").numpy()
         return evaluate_candidate_scores(split, stage, scores, system=system, config=config, users=users)
     if method == "beam":
         ranked: list[list[int]] = []

@@ -28,9 +28,11 @@ class EncodedBatch:
     input_ids: torch.Tensor  # (B, T)
     whole_word_ids: torch.Tensor  # (B, T)
     attention_mask: torch.Tensor  # (B, T)
+    slots: torch.Tensor | None = None  # (B, S) positions of the prompts' TokenRef slots (same S for all)
 
     def to(self, device: torch.device) -> "EncodedBatch":
-        return EncodedBatch(self.input_ids.to(device), self.whole_word_ids.to(device), self.attention_mask.to(device))
+        return EncodedBatch(self.input_ids.to(device), self.whole_word_ids.to(device), self.attention_mask.to(device),
+                            None if self.slots is None else self.slots.to(device))
 
 
 def collate(encoded: Sequence[Encoded]) -> EncodedBatch:
@@ -44,7 +46,11 @@ def collate(encoded: Sequence[Encoded]) -> EncodedBatch:
         ids[row, :n] = torch.tensor(e.input_ids)
         words[row, :n] = torch.tensor(e.whole_word_ids)
         mask[row, :n] = 1
-    return EncodedBatch(ids, words, mask)
+    n_slots = {len(e.slots) for e in encoded}
+    if len(n_slots) > 1:
+        raise ValueError(f"prompts of one batch must have the same number of slots; got {sorted(n_slots)}")
+    slots = torch.tensor([e.slots for e in encoded], dtype=torch.long) if n_slots != {0} else None
+    return EncodedBatch(ids, words, mask, slots)
 
 
 def encode_batch(tokenizer: RecTokenizer, prompts: Sequence[Sequence[Part]]) -> EncodedBatch:
@@ -58,21 +64,33 @@ def item_sequences(tokenizer: RecTokenizer) -> list[tuple[int, ...]]:
 
 @torch.no_grad()
 def score_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, include_eos: bool = True,
-                item_chunk: int = 2048) -> torch.Tensor:
-    """(B, I) log-likelihood of every item for every prompt (float32, on CPU)."""
+                item_chunk: int = 2048, candidates: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, I) log-likelihood of every item for every prompt (float32, on CPU); with ``candidates`` (a
+    (B, C) tensor of item indices) only those items are scored and the result is (B, C) — the direct
+    task ranks 100 candidates, so exact scoring need not run the decoder for every item."""
     device = next(model.parameters()).device
     batch = batch.to(device)
     hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)  # (B, T, D)
+    bsz = hidden.shape[0]
+    cands = None if candidates is None else torch.as_tensor(candidates, dtype=torch.long, device=device)
     if tokenizer.item_tokens:
         start, stop = tokenizer.item_token_range()
         first = _decoder_logprobs(model, hidden, batch.attention_mask,
-                                  torch.full((hidden.shape[0], 1), PAD_ID, device=device))[:, 0]  # (B, V)
+                                  torch.full((bsz, 1), PAD_ID, device=device))[:, 0]  # (B, V)
         scores = first[:, start:stop].float()  # (B, I)
         if not include_eos:
-            return torch.log_softmax(scores, dim=-1).cpu()  # first step, renormalised over item tokens
-        scores = scores + _eos_after_items(model, hidden, batch.attention_mask, start, stop, item_chunk)
-        return scores.cpu()
-    return _score_sequences(model, hidden, batch.attention_mask, item_sequences(tokenizer), item_chunk).cpu()
+            scores = torch.log_softmax(scores, dim=-1)  # first step, renormalised over item tokens
+            return (scores if cands is None else scores.gather(1, cands)).cpu()
+        if cands is None:
+            cands = torch.arange(stop - start, device=device).expand(bsz, -1)
+        eos = _eos_after_items(model, hidden, batch.attention_mask, cands + start, item_chunk)
+        return (scores.gather(1, cands) + eos).cpu()
+    sequences = item_sequences(tokenizer)
+    if cands is None:
+        return _score_sequences(model, hidden, batch.attention_mask, sequences, item_chunk).cpu()
+    return torch.cat([_score_sequences(model, hidden[b : b + 1], batch.attention_mask[b : b + 1],
+                                       [sequences[i] for i in cands[b].tolist()], item_chunk)
+                      for b in range(bsz)]).cpu()
 
 
 def _decoder_logprobs(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor, dec_in: torch.Tensor) -> torch.Tensor:
@@ -81,8 +99,9 @@ def _decoder_logprobs(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor, de
     return F.log_softmax(out.logits.float(), dim=-1)
 
 
-def _eos_after_items(model: RecLM, hidden, mask, start: int, stop: int, pair_chunk: int) -> torch.Tensor:
-    """(B, I) log p(</s> | start, item) for single-token items, over (prompt, item) pairs in chunks.
+def _eos_after_items(model: RecLM, hidden, mask, item_tokens: torch.Tensor, pair_chunk: int) -> torch.Tensor:
+    """(B, C) log p(</s> | start, item) for single-token items (``item_tokens``: (B, C) token ids), over
+    (prompt, item) pairs in chunks.
 
     The first decoder step runs once per prompt with a cache (its self-attention state and the
     cross-attention keys/values of the encoder output); each pair's second step reuses it, which halves
@@ -90,17 +109,18 @@ def _eos_after_items(model: RecLM, hidden, mask, start: int, stop: int, pair_chu
     """
     import copy
 
-    bsz, n_items = hidden.shape[0], stop - start
+    bsz, n_items = item_tokens.shape
     first = model.t5(encoder_outputs=(hidden,), attention_mask=mask, use_cache=True,
                      decoder_input_ids=torch.full((bsz, 1), PAD_ID, device=hidden.device))
+    flat = item_tokens.reshape(-1)
     out = torch.empty(bsz * n_items, device=hidden.device)
     for p0 in range(0, bsz * n_items, pair_chunk):
         pairs = torch.arange(p0, min(bsz * n_items, p0 + pair_chunk), device=hidden.device)
-        rows, items = pairs // n_items, pairs % n_items + start
+        rows = pairs // n_items
         cache = copy.deepcopy(first.cache)
         cache.reorder_cache(rows)  # (P, ...) one cached prompt per pair
         step = model.t5(encoder_outputs=(hidden[rows],), attention_mask=mask[rows], cache=cache, use_cache=True,
-                        decoder_input_ids=items[:, None])
+                        decoder_input_ids=flat[pairs][:, None])
         out[pairs] = F.log_softmax(step.logits[:, -1].float(), dim=-1)[:, EOS_ID]
     return out.view(bsz, n_items)
 
