@@ -39,15 +39,24 @@ class UserRef:
     user: int  # dense user index
 
 
-Part = Union[str, ItemRef, UserRef]
+@dataclass(frozen=True)
+class TokenRef:
+    """One vocabulary id placed as is: a prompt-search slot. ``Encoded.slots`` gives its position."""
+
+    token: int
+
+
+Part = Union[str, ItemRef, UserRef, TokenRef]
 
 
 @dataclass(frozen=True)
 class Encoded:
-    """Token ids (ending in ``</s>``) and their whole-word ids, same length."""
+    """Token ids (ending in ``</s>``) and their whole-word ids, same length; ``slots``: the positions
+    of the prompt's :class:`TokenRef` parts, in order."""
 
     input_ids: tuple[int, ...]
     whole_word_ids: tuple[int, ...]
+    slots: tuple[int, ...] = ()
 
 
 class RecTokenizer:
@@ -114,6 +123,7 @@ class RecTokenizer:
         shorten *histories* before rendering, so that key info and template words always survive."""
         ids: list[int] = []
         starts: list[bool] = []
+        slots: list[int] = []
         text_buf: list[str] = []
         prev_text = ""
 
@@ -146,13 +156,21 @@ class RecTokenizer:
                     prev_text = "x"
                 else:
                     text_buf.append(self.user_texts[part.user])
+            elif isinstance(part, TokenRef):
+                if not 0 <= part.token < self.vocab_size:
+                    raise ValueError(f"token id {part.token} outside the vocabulary (size {self.vocab_size})")
+                flush()
+                slots.append(len(ids))
+                ids.append(int(part.token))
+                starts.append(bool(self._piece_starts_word[part.token]) or prev_text == "" or prev_text[-1].isspace())
+                prev_text = "x"
             else:
                 raise TypeError(f"prompt part of unexpected type {type(part).__name__}")
         flush()
         if max_length is not None and len(ids) + 1 > max_length:
             raise ValueError(f"prompt of {len(ids) + 1} tokens exceeds max_length={max_length}")
         words = whole_word_ids_from_starts(starts)
-        return Encoded(tuple(ids) + (EOS_ID,), tuple(words) + (0,))
+        return Encoded(tuple(ids) + (EOS_ID,), tuple(words) + (0,), tuple(slots))
 
     def decode(self, ids: Sequence[int]) -> str:
         out: list[str] = []

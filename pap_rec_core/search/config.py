@@ -1,0 +1,63 @@
+"""The search's settings: one frozen, JSON-serialisable dataclass recorded at the start of every trace."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pap_rec_core.configs import known_fields
+from pap_rec_core.prompts.layout import PromptLayout
+
+SURROGATES = ("beam", "exact", "likelihood")
+PERSONAL_RULES = ("strict", "likelihood-tiebreak")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How PAP-REC searches. Defaults follow the paper where it says (5 shared slots, top-5 candidates,
+    NDCG@5 + HR@5 on validation) and are fast where it does not.
+
+    Example::
+
+        SearchConfig(n_shared=5, n_personal=1, surrogate="exact", iterations=10, seed=0)
+    """
+
+    task: str = "sequential"  # sequential | direct
+    n_shared: int = 5
+    n_personal: int = 0
+    position: str = "suffix"  # suffix (the paper) | prefix
+    top_k: int = 5  # candidates per slot
+    surrogate: str = "exact"  # beam (the paper) | exact (ranks from full scores) | likelihood
+    ranking: str = "first-token"  # how `exact` ranks: first-token (single-token items) | exact
+    iterations: int = 10  # alternations of one shared round and one personal round
+    samples_per_user: int = 1  # training samples per user for each gradient
+    max_users: int | None = None  # search on the first N validation users (None: all)
+    personal_rule: str = "strict"  # strict (the paper) | likelihood-tiebreak
+    exclude_untrained: bool = True  # keep only tokens seen in the RLM's training texts
+    max_history: int = 20
+    batch_size: int = 128  # prompts per forward pass
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.surrogate not in SURROGATES:
+            raise ValueError(f"unknown surrogate {self.surrogate!r}; use one of {', '.join(SURROGATES)}")
+        if self.personal_rule not in PERSONAL_RULES:
+            raise ValueError(f"unknown personal rule {self.personal_rule!r}; use one of {', '.join(PERSONAL_RULES)}")
+        if self.ranking not in ("first-token", "exact"):
+            raise ValueError(f"unknown ranking {self.ranking!r}; use first-token or exact")
+        for name in ("top_k", "iterations", "samples_per_user", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        self.layout  # validates task, slot counts and position
+
+    @property
+    def layout(self) -> PromptLayout:
+        return PromptLayout(task=self.task, n_shared=self.n_shared, n_personal=self.n_personal,
+                            position=self.position, max_history=self.max_history)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SearchConfig":
+        return cls(**known_fields(cls, d))

@@ -1,0 +1,305 @@
+"""PAP-REC's alternating search of shared and personalised prompt tokens, as a stream of events.
+
+One iteration = one shared round, then (with personal slots) one personal round:
+
+- **Shared round.** Gradients of the training loss at the shared slots (averaged over the training
+  samples of all searched users) give each slot's top-k candidates. Slots are tried in a random
+  order; a slot's k candidates are scored with the surrogate on validation and the best is accepted
+  only if it strictly improves the mean surrogate — the round then ends. A slot that does not improve
+  is rejected and the next is tried; when every slot fails the shared tokens have converged.
+- **Personal round.** One personal slot (random, the same for all users); per-user gradients give
+  per-user top-k candidates; candidate c is evaluated for all users at once (each with its own c-th
+  candidate) and every user keeps an improvement on its own surrogate value (``strict``, the paper)
+  or, with ``likelihood-tiebreak``, also an equal value with a higher target likelihood.
+
+Two engines take the same decisions: ``fast`` scores the k candidates of a slot in one batched pass
+over prompts tokenised once (:mod:`pap_rec_core.search.slots`); ``reference`` follows the paper's code
+step by step — every candidate is rendered, tokenised and scored on its own. Randomness (initial
+tokens, slot order, training samples) comes from generators seeded by (seed, iteration, purpose), so an
+iteration depends only on the state before it: that is what makes ``resume`` exact.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Generator, Iterator
+
+import numpy as np
+import torch
+
+from pap_rec_core.data.split import Split, Stage
+from pap_rec_core.evaluation.evaluator import history_mask
+from pap_rec_core.rlm.checkpoint import RLMBundle
+from pap_rec_core.rlm.ranking import collate
+from pap_rec_core.search.config import SearchConfig
+from pap_rec_core.search.events import (
+    CandidatesScored,
+    Evaluated,
+    Finished,
+    GradientComputed,
+    IterationFinished,
+    PersonalRound,
+    Resumed,
+    RunStarted,
+    SearchEvent,
+    SharedConverged,
+    SlotRejected,
+    TokenAccepted,
+)
+from pap_rec_core.search.hotflip import candidate_scores, slot_gradients, top_candidates
+from pap_rec_core.search.slots import SlotPrompts
+from pap_rec_core.search.surrogate import surrogate_values
+from pap_rec_core.search.vocab import allowed_token_mask
+
+ENGINES = ("fast", "reference")
+
+
+@dataclass
+class SearchState:
+    """Everything an iteration depends on (besides the config, model and data)."""
+
+    iteration: int  # the next iteration to run
+    shared: list[int]
+    personal: np.ndarray  # (U, P) int64
+    converged: bool = False  # the last iteration changed no token
+    value: float = float("nan")  # mean surrogate of the current tokens
+
+
+def _rng(seed: int, iteration: int, purpose: str) -> random.Random:
+    return random.Random(f"{seed}:{iteration}:{purpose}")
+
+
+class PapRecSearch:
+    """The search over one RLM and split. ``events()`` runs it and yields :mod:`events` as they happen.
+
+    Example::
+
+        search = PapRecSearch(bundle, split, SearchConfig(n_personal=1, iterations=5))
+        for event in search.events():
+            print(event.event)
+    """
+
+    def __init__(self, bundle: RLMBundle, split: Split, config: SearchConfig = SearchConfig(), *,
+                 engine: str = "fast"):
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
+        if config.task != "sequential":
+            raise NotImplementedError("the direct task's search is not implemented yet")
+        self.bundle, self.split, self.config, self.engine = bundle, split, config, engine
+        self.model, self.tok = bundle.model.eval(), bundle.tokenizer
+        for p in self.model.parameters():
+            p.requires_grad_(False)  # only input-embedding gradients are needed
+        self.device = next(self.model.parameters()).device
+        self.layout = config.layout
+        users = split.eval_users
+        self.users = users[: config.max_users] if config.max_users else users
+        trained_here = "train_config" in (bundle.metadata or {})
+        self.allowed = torch.as_tensor(allowed_token_mask(self.tok, split.data, config.exclude_untrained and trained_here))
+        self.allowed_ids = [int(i) for i in torch.nonzero(self.allowed).flatten()]
+        self.embedding = self.model.token_embeddings.weight.detach()
+        targets = split.targets(Stage.VALID)[self.users]
+        self.valid = SlotPrompts.build(self.tok, self.layout, self.users,
+                                       [split.history(int(u), Stage.VALID) for u in self.users], targets)
+        self.valid_mask = history_mask(split, Stage.VALID, self.users)
+        self.row_of_user = {int(u): r for r, u in enumerate(self.users)}
+        self._clock0 = time.perf_counter()
+
+    # -- state ------------------------------------------------------------------------------------
+    def initial_state(self) -> SearchState:
+        rng = _rng(self.config.seed, -1, "init")
+        shared = [rng.choice(self.allowed_ids) for _ in range(self.layout.n_shared)]
+        personal = np.array([[rng.choice(self.allowed_ids) for _ in range(self.layout.n_personal)]
+                             for _ in self.users], dtype=np.int64).reshape(len(self.users), self.layout.n_personal)
+        return SearchState(0, shared, personal)
+
+    def _tokens(self, shared: list[int], personal: np.ndarray) -> torch.Tensor:
+        """(U, S) slot tokens of every searched user."""
+        shared_t = torch.tensor(shared, dtype=torch.long).expand(len(self.users), -1)
+        return torch.cat([shared_t, torch.as_tensor(personal, dtype=torch.long)], dim=1)
+
+    def _now(self) -> float:
+        return round(time.perf_counter() - self._clock0, 4)
+
+    # -- surrogate --------------------------------------------------------------------------------
+    def values(self, tokens: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Per-user (surrogate, target log-likelihood) on validation with slot ``tokens`` (U, S)."""
+        cfg = self.config
+        vals, liks = np.empty(len(self.users)), np.empty(len(self.users))
+        for s in range(0, len(self.users), cfg.batch_size):
+            rows = np.arange(s, min(len(self.users), s + cfg.batch_size))
+            if self.engine == "reference":
+                batch = collate([self.tok.encode_parts(self.layout.parts(
+                    int(self.users[r]), self.split.history(int(self.users[r]), Stage.VALID),
+                    shared=tokens[r, : self.layout.n_shared].tolist(),
+                    personal=tokens[r, self.layout.n_shared :].tolist())) for r in rows])
+            else:
+                batch = self.valid.fill(tokens[rows], rows)
+            vals[rows], liks[rows] = surrogate_values(cfg.surrogate, self.model, self.tok, batch,
+                                                      self.valid.targets[rows], self.valid_mask[rows], cfg.ranking)
+        return vals, liks
+
+    def values_of_candidates(self, tokens: torch.Tensor, slot: int, candidates: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(C, U) surrogate values and likelihoods with slot ``slot`` set to each candidate column
+        (``candidates`` (U, C): per-user candidates; shared slots give the same one to every user)."""
+        n_c = candidates.shape[1]
+        out_v, out_l = np.empty((n_c, len(self.users))), np.empty((n_c, len(self.users)))
+        if self.engine == "reference":  # one candidate per pass, as the paper's code
+            for c in range(n_c):
+                t = tokens.clone()
+                t[:, slot] = candidates[:, c]
+                out_v[c], out_l[c] = self.values(t)
+            return out_v, out_l
+        # fast: all candidates of the slot in the same passes (rows = candidate-major blocks of users)
+        n_u = len(self.users)
+        all_tokens = tokens.repeat(n_c, 1)
+        all_tokens[:, slot] = candidates.T.reshape(-1)
+        all_rows = np.tile(np.arange(n_u), n_c)
+        flat_v, flat_l = np.empty(n_c * n_u), np.empty(n_c * n_u)
+        bs = self.config.batch_size
+        for s in range(0, n_c * n_u, bs):
+            idx = np.arange(s, min(n_c * n_u, s + bs))
+            rows = all_rows[idx]
+            batch = self.valid.fill(all_tokens[idx], rows)
+            flat_v[idx], flat_l[idx] = surrogate_values(self.config.surrogate, self.model, self.tok, batch,
+                                                        self.valid.targets[rows], self.valid_mask[rows],
+                                                        self.config.ranking)
+        return flat_v.reshape(n_c, n_u), flat_l.reshape(n_c, n_u)
+
+    # -- gradients --------------------------------------------------------------------------------
+    def training_prompts(self, iteration: int, kind: str) -> SlotPrompts:
+        """``samples_per_user`` training samples (history prefix -> next training item) per user."""
+        rng = _rng(self.config.seed, iteration, f"samples-{kind}")
+        users, hists, targets = [], [], []
+        for u in self.users:
+            train = self.split.train[int(u)]
+            for _ in range(self.config.samples_per_user):
+                t = rng.randrange(1, len(train)) if len(train) > 1 else 0
+                users.append(int(u))
+                hists.append(train[:t])
+                targets.append(int(train[t]) if len(train) else int(self.split.targets(Stage.VALID)[int(u)]))
+        return SlotPrompts.build(self.tok, self.layout, users, hists, targets)
+
+    def gradients(self, prompts: SlotPrompts, tokens: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """(U, S, D) per-user gradient at every slot (mean over the user's samples) and the mean loss."""
+        spu = self.config.samples_per_user
+        grads = torch.zeros(len(self.users), self.layout.n_slots, self.embedding.shape[1], dtype=torch.float64)
+        loss_sum = 0.0
+        row_tokens = tokens.repeat_interleave(spu, dim=0)  # samples are user-major
+        bs = self.config.batch_size
+        for s in range(0, len(prompts), bs):
+            rows = np.arange(s, min(len(prompts), s + bs))
+            batch = prompts.fill(row_tokens[rows], rows)
+            labels = torch.tensor([self.tok.item_target_ids(int(t)) for t in prompts.targets[rows]])
+            g, losses = slot_gradients(self.model, batch, labels)
+            grads.index_add_(0, torch.as_tensor(rows // spu), g.double().cpu())
+            loss_sum += float(losses.double().sum())
+        return grads / spu, loss_sum / len(prompts)
+
+    # -- rounds -----------------------------------------------------------------------------------
+    def shared_round(self, state: SearchState) -> Generator[SearchEvent, None, bool]:
+        """Yields the round's events; returns whether a token was accepted."""
+        it, n_shared = state.iteration, self.layout.n_shared
+        t0 = time.perf_counter()
+        tokens = self._tokens(state.shared, state.personal)
+        current, _ = self.values(tokens)
+        grads, loss = self.gradients(self.training_prompts(it, "shared"), tokens)
+        yield GradientComputed(time=self._now(), iteration=it, kind="shared", slots=list(range(n_shared)),
+                               samples=len(self.users) * self.config.samples_per_user, loss=loss,
+                               seconds=time.perf_counter() - t0)
+        mean_grad = grads[:, :n_shared].mean(0)  # (S_shared, D)
+        order = list(range(n_shared))
+        _rng(self.config.seed, it, "slot-order").shuffle(order)
+        value = float(current.mean())
+        for slot in order:
+            t0 = time.perf_counter()
+            scores = candidate_scores(mean_grad[slot], self.embedding, self.allowed, torch.tensor(state.shared[slot]))
+            cands = top_candidates(scores, self.config.top_k)
+            vals, _ = self.values_of_candidates(tokens, slot, cands.expand(len(self.users), -1))
+            means = vals.mean(1)
+            yield CandidatesScored(time=self._now(), iteration=it, slot=slot, current=state.shared[slot],
+                                   current_value=value, candidates=cands.tolist(),
+                                   candidates_text=[self.tok.token_text(int(c)) for c in cands],
+                                   gradient_scores=[float(scores[c]) for c in cands], values=means.tolist(),
+                                   seconds=time.perf_counter() - t0)
+            best = int(np.argmax(means))  # first of equal bests
+            if means[best] > value:
+                before = state.shared[slot]
+                state.shared[slot] = int(cands[best])
+                state.value = float(means[best])
+                yield TokenAccepted(time=self._now(), iteration=it, slot=slot, before=before, after=state.shared[slot],
+                                    before_text=self.tok.token_text(before),
+                                    after_text=self.tok.token_text(state.shared[slot]), value_before=value,
+                                    value_after=float(means[best]), shared=list(state.shared))
+                return True
+            yield SlotRejected(time=self._now(), iteration=it, slot=slot, best_value=float(means[best]),
+                               current_value=value)
+        yield SharedConverged(time=self._now(), iteration=it)
+        return False
+
+    def personal_round(self, state: SearchState) -> Generator[SearchEvent, None, bool]:
+        """Yields the round's event; returns whether any user's token changed."""
+        it, n_shared = state.iteration, self.layout.n_shared
+        t0 = time.perf_counter()
+        p = _rng(self.config.seed, it, "personal-slot").randrange(self.layout.n_personal)
+        slot = n_shared + p
+        tokens = self._tokens(state.shared, state.personal)
+        current, lik = self.values(tokens)
+        grads, loss = self.gradients(self.training_prompts(it, "personal"), tokens)
+        yield GradientComputed(time=self._now(), iteration=it, kind="personal", slots=[slot],
+                               samples=len(self.users) * self.config.samples_per_user, loss=loss,
+                               seconds=time.perf_counter() - t0)
+        scores = candidate_scores(grads[:, slot], self.embedding, self.allowed,
+                                  torch.as_tensor(state.personal[:, p]))  # (U, V)
+        cands = top_candidates(scores, self.config.top_k)  # (U, k)
+        vals, liks = self.values_of_candidates(tokens, slot, cands)  # (k, U)
+        before_value = float(current.mean())
+        best_v, best_l = current.copy(), lik.copy()
+        choice = np.full(len(self.users), -1)
+        for c in range(cands.shape[1]):
+            better = vals[c] > best_v
+            if self.config.personal_rule == "likelihood-tiebreak":
+                better |= (vals[c] == best_v) & (liks[c] > best_l)
+            choice[better] = c
+            best_v[better], best_l[better] = vals[c][better], liks[c][better]
+        changed = {}
+        for r in np.flatnonzero(choice >= 0):
+            new = int(cands[r, choice[r]])
+            changed[str(int(self.users[r]))] = [int(state.personal[r, p]), new]
+            state.personal[r, p] = new
+        state.value = float(best_v.mean())
+        yield PersonalRound(time=self._now(), iteration=it, slot=slot, users_changed=len(changed),
+                            value_before=before_value, value_after=state.value, changed=changed,
+                            seconds=time.perf_counter() - t0)
+        return bool(changed)
+
+    # -- the run ----------------------------------------------------------------------------------
+    def events(self, resume_from: SearchState | None = None) -> Iterator[SearchEvent]:
+        """Run the search (from the start, or from a state recorded by ``IterationFinished``)."""
+        t_start = time.perf_counter()
+        if resume_from is None:
+            state = self.initial_state()
+            yield RunStarted(time=self._now(), config=self.config.to_dict(),
+                             dataset={"name": self.split.data.name, "fingerprint": self.split.data.fingerprint()},
+                             model={"path": self.bundle.path, "parameters": self.model.num_parameters()},
+                             users=[int(u) for u in self.users], shared=list(state.shared),
+                             personal=state.personal.tolist(), allowed_tokens=len(self.allowed_ids))
+            state.value = float(self.values(self._tokens(state.shared, state.personal))[0].mean())
+            yield Evaluated(time=self._now(), label="initial", metrics={"surrogate": state.value})
+        else:
+            state = resume_from
+            yield Resumed(time=self._now(), after_iteration=state.iteration - 1)
+        while state.iteration < self.config.iterations and not state.converged:
+            changed = False
+            if self.layout.n_shared:
+                changed |= yield from self.shared_round(state)
+            if self.layout.n_personal:
+                changed |= yield from self.personal_round(state)
+            state.converged = not changed
+            yield IterationFinished(time=self._now(), iteration=state.iteration, shared=list(state.shared),
+                                    personal=state.personal.tolist(), value=state.value, converged=state.converged)
+            state.iteration += 1
+        yield Finished(time=self._now(), shared=list(state.shared),
+                       shared_text=[self.tok.token_text(t) for t in state.shared], personal=state.personal.tolist(),
+                       value=state.value, iterations=state.iteration, seconds=time.perf_counter() - t_start)

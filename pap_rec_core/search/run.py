@@ -1,0 +1,87 @@
+"""Running a search into a run directory (``trace.jsonl``), and resuming an interrupted one.
+
+``run_search`` writes every event to the trace as it happens. Called again on the same directory, it
+reads the trace: a finished run is returned as is; an interrupted one continues from its last
+``iteration_finished`` record (the partial iteration after it is cut from the file and redone), which
+gives the same tokens as an uninterrupted run because an iteration depends only on the state before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from pap_rec_core.data.split import Split
+from pap_rec_core.rlm.checkpoint import RLMBundle
+from pap_rec_core.search.config import SearchConfig
+from pap_rec_core.search.engine import PapRecSearch, SearchState
+from pap_rec_core.search.events import (
+    TRACE_FILE,
+    Finished,
+    IterationFinished,
+    RunStarted,
+    SearchEvent,
+    TraceWriter,
+    read_trace_lines,
+)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    run_dir: str
+    users: list[int]  # dense indices of the searched users (rows of ``personal``)
+    shared: list[int]
+    personal: list[list[int]]
+    value: float  # mean validation surrogate
+    iterations: int
+    config: SearchConfig
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path) -> "SearchResult":
+        events = list(read_trace_lines(Path(run_dir) / TRACE_FILE))
+        start = next((e for _, e in events if isinstance(e, RunStarted)), None)
+        done = next((e for _, e in events if isinstance(e, Finished)), None)
+        if start is None or done is None:
+            raise ValueError(f"{run_dir}: the search has not finished (resume it with `pap-rec search ... --out {run_dir}`)")
+        return cls(str(run_dir), start.users, done.shared, done.personal, done.value, done.iterations,
+                   SearchConfig.from_dict(start.config))
+
+
+def run_search(bundle: RLMBundle, split: Split, config: SearchConfig, run_dir: str | Path, *, engine: str = "fast",
+               on_event: Callable[[SearchEvent], None] | None = None) -> SearchResult:
+    """Run (or resume, or just read) the search of ``run_dir``; ``on_event`` sees every new event."""
+    run_dir = Path(run_dir)
+    path = run_dir / TRACE_FILE
+    resume_from = None
+    if path.is_file() and path.stat().st_size:
+        lines = read_trace_lines(path)
+        start = next((e for _, e in lines if isinstance(e, RunStarted)), None)
+        if start is None:
+            raise ValueError(f"{path}: no run_started record; use another run directory")
+        if SearchConfig.from_dict(start.config) != config:
+            diff = sorted(k for k, v in config.to_dict().items() if start.config.get(k) != v)
+            raise ValueError(f"{run_dir} holds a search with another configuration (differs in {', '.join(diff)}); "
+                             "use another run directory")
+        if any(isinstance(e, Finished) for _, e in lines):
+            return SearchResult.from_run(run_dir)
+        last = [(off, e) for off, e in lines if isinstance(e, IterationFinished)]
+        cut = last[-1][0] if last else next(off for off, e in lines if isinstance(e, RunStarted))
+        with path.open("r+b") as fh:
+            fh.truncate(cut)  # drop the partial iteration; it is redone
+        if last:
+            rec = last[-1][1]
+            resume_from = SearchState(rec.iteration + 1, list(rec.shared),
+                                      np.asarray(rec.personal, dtype=np.int64).reshape(len(start.users), -1),
+                                      converged=rec.converged, value=rec.value)
+        else:
+            path.unlink()  # interrupted before the first iteration ended: start again
+    search = PapRecSearch(bundle, split, config, engine=engine)
+    with TraceWriter(run_dir) as trace:
+        for event in search.events(resume_from):
+            trace.write(event)
+            if on_event is not None:
+                on_event(event)
+    return SearchResult.from_run(run_dir)

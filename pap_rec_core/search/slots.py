@@ -1,0 +1,57 @@
+"""Prompts with trigger slots, tokenised once and re-filled by id.
+
+Allowed slot tokens are word-initial pieces, so a slot always starts a word of its own and the
+prompt's whole-word ids do not depend on which token fills it. Each prompt is therefore encoded once
+with placeholder tokens; trying a candidate is a tensor write at the slot positions, not a new
+tokenisation (``SlotPrompts.fill``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from pap_rec_core.prompts.layout import PromptLayout
+from pap_rec_core.rlm.ranking import EncodedBatch, collate
+from pap_rec_core.rlm.tokenizer import RecTokenizer
+
+
+@dataclass(frozen=True)
+class SlotPrompts:
+    """A fixed set of prompts (one per row) with ``layout.n_slots`` slots each."""
+
+    base: EncodedBatch  # placeholders in the slots; ``base.slots`` (N, S)
+    users: np.ndarray  # (N,) user of each row
+    targets: np.ndarray  # (N,) target item of each row (or -1)
+
+    @classmethod
+    def build(cls, tokenizer: RecTokenizer, layout: PromptLayout, users: Sequence[int],
+              histories: Sequence[np.ndarray | None], targets: Sequence[int],
+              candidates: Sequence[np.ndarray | None] | None = None, placeholder: int | None = None) -> "SlotPrompts":
+        mask = tokenizer.word_initial_mask()
+        placeholder = int(np.flatnonzero(mask)[0]) if placeholder is None else placeholder
+        if not mask[placeholder]:
+            raise ValueError("the placeholder must be a word-initial piece")
+        cands = candidates if candidates is not None else [None] * len(users)
+        encoded = [tokenizer.encode_parts(layout.parts(int(u), h, c, shared=[placeholder] * layout.n_shared,
+                                                       personal=[placeholder] * layout.n_personal))
+                   for u, h, c in zip(users, histories, cands)]
+        return cls(collate(encoded), np.asarray(users, dtype=np.int64), np.asarray(targets, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def fill(self, tokens: torch.Tensor, rows: np.ndarray | slice | None = None) -> EncodedBatch:
+        """The prompts of ``rows`` with their slots holding ``tokens`` ((S,) for every row, or (R, S))."""
+        rows = slice(None) if rows is None else (torch.as_tensor(rows) if isinstance(rows, np.ndarray) else rows)
+        base = self.base
+        ids = base.input_ids[rows].clone()
+        slots = base.slots[rows]
+        tokens = torch.as_tensor(tokens, dtype=torch.long)
+        if tokens.ndim == 1:
+            tokens = tokens.expand(slots.shape[0], -1)
+        ids.scatter_(1, slots, tokens)
+        return EncodedBatch(ids, base.whole_word_ids[rows], base.attention_mask[rows], slots)

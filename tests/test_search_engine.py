@@ -1,0 +1,109 @@
+"""The search engine on a tiny trained RLM: both engines decide alike, resume is exact, rounds add up."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pap_rec_core.search import PapRecSearch, SearchConfig, SearchResult, read_trace, run_search
+from pap_rec_core.search.events import TRACE_FILE, CandidatesScored, PersonalRound, TokenAccepted
+
+CFG = SearchConfig(n_shared=3, n_personal=1, top_k=3, iterations=3, batch_size=16, seed=0)
+
+
+def _decisions(events):
+    return [(e.event, getattr(e, "slot", None), getattr(e, "candidates", None), getattr(e, "values", None),
+             getattr(e, "after", None), getattr(e, "changed", None)) for e in events if e.event != "run_started"]
+
+
+def test_fast_and_reference_engines_take_the_same_decisions(toy_rlm, toy_split) -> None:
+    fast = list(PapRecSearch(toy_rlm, toy_split, CFG, engine="fast").events())
+    ref = list(PapRecSearch(toy_rlm, toy_split, CFG, engine="reference").events())
+    assert _decisions(fast) == _decisions(ref)
+    assert fast[-1].shared == ref[-1].shared and fast[-1].personal == ref[-1].personal
+    assert any(isinstance(e, CandidatesScored) for e in fast)
+
+
+def test_search_is_deterministic_and_only_accepts_strict_improvements(toy_rlm, toy_split) -> None:
+    a = list(PapRecSearch(toy_rlm, toy_split, CFG).events())
+    b = list(PapRecSearch(toy_rlm, toy_split, CFG).events())
+    assert _decisions(a) == _decisions(b)
+    start = a[0]
+    allowed = PapRecSearch(toy_rlm, toy_split, CFG).allowed
+    for e in a:
+        if isinstance(e, TokenAccepted):
+            assert e.value_after > e.value_before and e.after != e.before and allowed[e.after]
+        if isinstance(e, CandidatesScored):
+            assert e.current not in e.candidates and len(e.candidates) == CFG.top_k
+            assert e.gradient_scores == sorted(e.gradient_scores, reverse=True)
+    assert len(start.shared) == 3 and np.shape(start.personal) == (len(start.users), 1)
+
+
+def test_personal_round_bookkeeping(toy_rlm, toy_split) -> None:
+    cfg = SearchConfig(**{**CFG.to_dict(), "personal_rule": "likelihood-tiebreak"})
+    events = list(PapRecSearch(toy_rlm, toy_split, cfg).events())
+    assert sum(e.users_changed for e in events if isinstance(e, PersonalRound)) > 0
+    personal = np.array(events[0].personal)
+    row = {u: r for r, u in enumerate(events[0].users)}
+    for e in events:
+        if isinstance(e, PersonalRound):
+            assert e.users_changed == len(e.changed)
+            assert e.value_after >= e.value_before  # every user keeps its own best
+            for user, (before, after) in e.changed.items():
+                assert personal[row[int(user)], e.slot - CFG.n_shared] == before != after
+                personal[row[int(user)], e.slot - CFG.n_shared] = after
+    assert personal.tolist() == events[-1].personal
+
+
+def test_likelihood_tiebreak_changes_a_superset_of_users(toy_rlm, toy_split) -> None:
+    cfg = SearchConfig(n_shared=1, n_personal=1, top_k=3, iterations=1, batch_size=16)
+    strict = [e for e in PapRecSearch(toy_rlm, toy_split, cfg).events() if isinstance(e, PersonalRound)]
+    tie = [e for e in PapRecSearch(toy_rlm, toy_split, SearchConfig(**{**cfg.to_dict(),
+           "personal_rule": "likelihood-tiebreak"})).events() if isinstance(e, PersonalRound)]
+    assert tie[0].users_changed > 0 and set(strict[0].changed) <= set(tie[0].changed)
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("stop_after", [3, 9])
+def test_interrupted_search_resumes_to_the_same_tokens(toy_rlm, toy_split, tmp_path, stop_after) -> None:
+    whole = run_search(toy_rlm, toy_split, CFG, tmp_path / "whole")
+    seen = []
+
+    def stop(event):
+        seen.append(event)
+        if len(seen) == stop_after:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run_search(toy_rlm, toy_split, CFG, tmp_path / "cut", on_event=stop)
+    with (tmp_path / "cut" / TRACE_FILE).open("a") as fh:
+        fh.write('{"schema": 1, "event": "candidates_sc')  # a torn line, as kill -9 mid-write leaves
+    resumed = run_search(toy_rlm, toy_split, CFG, tmp_path / "cut")
+    assert (resumed.shared, resumed.personal, resumed.value) == (whole.shared, whole.personal, whole.value)
+    events = read_trace(tmp_path / "cut")
+    assert events[-1].event == "finished" and sum(e.event == "run_started" for e in events) == 1
+    again = run_search(toy_rlm, toy_split, CFG, tmp_path / "cut")  # finished: read back, nothing rerun
+    assert again == resumed and read_trace(tmp_path / "cut") == events
+
+
+def test_resume_refuses_another_configuration(toy_rlm, toy_split, tmp_path) -> None:
+    run_search(toy_rlm, toy_split, SearchConfig(n_shared=1, iterations=1, top_k=2), tmp_path / "r")
+    with pytest.raises(ValueError, match="differs in top_k"):
+        run_search(toy_rlm, toy_split, SearchConfig(n_shared=1, iterations=1, top_k=3), tmp_path / "r")
+
+
+def test_trace_lines_are_versioned_json(toy_rlm, toy_split, tmp_path) -> None:
+    result = run_search(toy_rlm, toy_split, SearchConfig(n_shared=2, iterations=1, top_k=2), tmp_path / "t")
+    lines = (tmp_path / "t" / TRACE_FILE).read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert all(r["schema"] == 1 and r["event"] for r in records)
+    assert records[0]["event"] == "run_started" and records[-1]["event"] == "finished"
+    assert SearchResult.from_run(tmp_path / "t") == result
+    (tmp_path / "t" / TRACE_FILE).write_text(lines[0] + "\nnot json\n" + lines[1] + "\n")
+    with pytest.raises(ValueError, match=r"trace.jsonl:2"):
+        read_trace(tmp_path / "t")
