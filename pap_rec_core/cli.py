@@ -2,9 +2,9 @@
 
 Subcommands: ``data info`` (statistics table), ``data export`` (split as RecBole atomic files),
 ``train-rlm`` (train the embedded RLM), ``evaluate`` (metric table of an RLM with a prompt),
-``baselines`` (RecBole models on our split, scored by our evaluator). Every subcommand is a thin
-wrapper over ``pap_rec_core`` functions; bad input exits with status 2 and a one-line message naming
-file, line and field.
+``search`` (PAP-REC's prompt search, resumable), ``baselines`` (RecBole models on our split, scored
+by our evaluator). Every subcommand is a thin wrapper over ``pap_rec_core`` functions; bad input
+exits with status 2 and a one-line message naming file, line and field.
 """
 
 from __future__ import annotations
@@ -119,11 +119,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pap_rec_core.evaluation import EvaluationConfig, results_table
     from pap_rec_core.rlm.evaluate import evaluate_rlm
 
+    from pap_rec_core.rlm.evaluate import PromptSpec
+
     bundle, split = load_model_and_split(args)
-    users = split.eval_users[: args.users] if args.users else None
+    specs = [PromptSpec.parse(p) for p in args.prompt]
+    runs = [s for s in specs if s.kind == "run"]
+    users = runs[0].default_users(split) if runs else split.eval_users  # one user set: paired comparisons
+    users = users[: args.users] if args.users else users
     config = EvaluationConfig(n_resamples=args.resamples, seed=args.seed)
     results = [evaluate_rlm(bundle, split, args.stage, p, method=args.method, users=users, config=config,
-                            progress=not args.quiet, batch_size=args.batch_size) for p in args.prompt]
+                            progress=not args.quiet, batch_size=args.batch_size) for p in specs]
     table = results_table(results, reference=results[0] if len(results) > 1 else None)
     if args.json:
         print(table.to_json(orient="records", indent=2))
@@ -139,6 +144,42 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         frames = [r.per_user_frame(split.data.user_ids) for r in results]
         pd.concat(frames).to_csv(args.per_user, index=False)
         print(f"per-user metrics: {args.per_user}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from pap_rec_core.search import SearchConfig, run_search
+
+    try:
+        config = SearchConfig(task=args.task, n_shared=args.shared, n_personal=args.personal, position=args.position,
+                              top_k=args.top_k, surrogate=args.surrogate, ranking=args.ranking,
+                              iterations=args.iterations, samples_per_user=args.samples_per_user,
+                              max_users=args.users, personal_rule=args.personal_rule,
+                              exclude_untrained=not args.allow_untrained, batch_size=args.batch_size, seed=args.seed)
+    except ValueError as err:
+        raise PapRecError(str(err)) from None
+    bundle, split = load_model_and_split(args)
+    bar = tqdm(total=config.iterations, desc="search", unit="iter", disable=args.quiet)
+
+    def on_event(event) -> None:
+        if event.event == "iteration_finished":
+            bar.update(1)
+            bar.set_postfix(value=f"{event.value:.4f}")
+        elif event.event == "token_accepted":
+            log.info("iteration %d: slot %d %r -> %r (surrogate %.4f -> %.4f)", event.iteration, event.slot,
+                     event.before_text, event.after_text, event.value_before, event.value_after)
+        elif event.event == "personal_round":
+            log.info("iteration %d: %d users changed personal slot %d (surrogate %.4f -> %.4f)", event.iteration,
+                     event.users_changed, event.slot, event.value_before, event.value_after)
+
+    result = run_search(bundle, split, config, args.out, engine=args.engine, on_event=on_event)
+    bar.close()
+    words = [bundle.tokenizer.token_text(t) for t in result.shared]
+    print(f"shared tokens: {' '.join(words)}; validation surrogate {result.value:.4f} after {result.iterations} "
+          f"iterations; trace: {args.out}/trace.jsonl")
+    print(f"evaluate: pap-rec evaluate --model {args.model} --prompt manual:2-3 --prompt run:{args.out}")
     return 0
 
 
@@ -212,8 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="evaluate an RLM with one or more prompts (metrics with 95%% CIs)")
     ev.add_argument("--model", required=True, metavar="DIR", help="model directory (from train-rlm)")
     ev.add_argument("--prompt", action="append", required=True, metavar="SPEC",
-                    help="manual:ID (e.g. manual:2-3, manual:2-13, manual:5-7), keyinfo, random:SEED; repeat "
-                         "to compare (paired tests against the first)")
+                    help="manual:ID (e.g. manual:2-3, manual:2-13, manual:5-7), keyinfo, random:SEED, run:DIR (a "
+                         "search's prompt; evaluated on the users it searched); repeat to compare (paired tests "
+                         "against the first)")
     ev.add_argument("--stage", choices=["valid", "test"], default="test")
     ev.add_argument("--method", choices=["exact", "first-token", "beam"], default="exact",
                     help="exact full ranking by sequence log-likelihood (default), first-token (fast, single-token "
@@ -227,6 +269,32 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="auto")
     add_dataset_arguments(ev)
     ev.set_defaults(func=cmd_evaluate)
+
+    se = sub.add_parser("search", help="search shared and personalised prompt tokens for a frozen RLM (PAP-REC)")
+    se.add_argument("--model", required=True, metavar="DIR", help="model directory (from train-rlm)")
+    se.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (trace.jsonl); rerun to resume")
+    se.add_argument("--task", choices=["sequential"], default="sequential")
+    se.add_argument("--shared", type=int, default=5, help="shared slots (default: %(default)s)")
+    se.add_argument("--personal", type=int, default=0, help="personalised slots per user (default: %(default)s)")
+    se.add_argument("--position", choices=["suffix", "prefix"], default="suffix",
+                    help="slots after the key info (the paper) or before it")
+    se.add_argument("--top-k", type=int, default=5, help="candidates per slot (default: %(default)s)")
+    se.add_argument("--surrogate", choices=["exact", "beam", "likelihood"], default="exact",
+                    help="validation judge: exact (NDCG@5+HR@5 from full ranks), beam (the paper's), likelihood")
+    se.add_argument("--ranking", choices=["first-token", "exact"], default="first-token",
+                    help="how the exact surrogate ranks items (default: %(default)s)")
+    se.add_argument("--iterations", type=int, default=10, help="shared+personal rounds (default: %(default)s)")
+    se.add_argument("--samples-per-user", type=int, default=1, help="training samples per user per gradient")
+    se.add_argument("--users", type=int, help="search on the first N validation users (default: all)")
+    se.add_argument("--personal-rule", choices=["strict", "likelihood-tiebreak"], default="strict")
+    se.add_argument("--allow-untrained", action="store_true",
+                    help="allow tokens that never occurred in the RLM's training texts")
+    se.add_argument("--engine", choices=["fast", "reference"], default="fast")
+    se.add_argument("--batch-size", type=int, default=128)
+    se.add_argument("--seed", type=int, default=0)
+    se.add_argument("--device", default="auto")
+    add_dataset_arguments(se)
+    se.set_defaults(func=cmd_search)
 
     bl = sub.add_parser("baselines", help="train RecBole baselines on our split and score them with our evaluator")
     add_dataset_arguments(bl)

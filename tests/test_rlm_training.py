@@ -94,6 +94,17 @@ def test_cli_train_and_evaluate(tmp_path, capsys) -> None:
     assert code == 0 and "manual:2-3" in printed and "keyinfo" in printed and "ndcg@10" in printed
     assert (tmp_path / "pu.csv").read_text().count("\n") == 1 + 2 * 12
     assert main(["-q", "evaluate", "--model", str(tmp_path / "none"), "--prompt", "manual:2-3"]) == 2
+    run = tmp_path / "run"
+    assert main(["-q", "search", "--model", str(out), "--shared", "2", "--personal", "1", "--iterations", "1",
+                 "--top-k", "2", "--users", "8", "--out", str(run)]) == 0
+    assert "shared tokens:" in capsys.readouterr().out and (run / "trace.jsonl").is_file()
+    code = main(["-q", "evaluate", "--model", str(out), "--prompt", "manual:2-3", "--prompt", f"run:{run}",
+                 "--resamples", "50", "--per-user", str(tmp_path / "run.csv")])
+    assert code == 0 and f"run:{run}" in capsys.readouterr().out
+    assert (tmp_path / "run.csv").read_text().count("\n") == 1 + 2 * 8  # the run's 8 users, both prompts
+    (run / "trace.jsonl").write_text((run / "trace.jsonl").read_text().splitlines()[0] + "\n")  # unfinished
+    assert main(["-q", "evaluate", "--model", str(out), "--prompt", f"run:{run}"]) == 2
+    assert "has not finished" in capsys.readouterr().err
 
 
 def test_history_questions_share_the_key_info_and_answer_from_it(toy_split) -> None:

@@ -107,3 +107,15 @@ def test_trace_lines_are_versioned_json(toy_rlm, toy_split, tmp_path) -> None:
     (tmp_path / "t" / TRACE_FILE).write_text(lines[0] + "\nnot json\n" + lines[1] + "\n")
     with pytest.raises(ValueError, match=r"trace.jsonl:2"):
         read_trace(tmp_path / "t")
+
+
+def test_a_found_prompt_is_evaluated_on_the_users_it_searched(toy_rlm, toy_split, tmp_path) -> None:
+    from pap_rec_core.data import UnknownUserError
+    from pap_rec_core.rlm.evaluate import evaluate_rlm
+
+    cfg = SearchConfig(n_shared=2, n_personal=1, iterations=1, top_k=2, max_users=5)
+    result = run_search(toy_rlm, toy_split, cfg, tmp_path / "r")
+    res = evaluate_rlm(toy_rlm, toy_split, "test", f"run:{tmp_path / 'r'}", method="first-token")
+    assert res.users.tolist() == result.users == toy_split.eval_users[:5].tolist()
+    with pytest.raises(UnknownUserError, match="was not searched"):
+        evaluate_rlm(toy_rlm, toy_split, "test", f"run:{tmp_path / 'r'}", users=toy_split.eval_users[:6])

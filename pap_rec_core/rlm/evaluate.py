@@ -51,13 +51,29 @@ class PromptSpec:
             return cls("keyinfo")
         if kind == "random":
             return cls("random", value or "0")
-        raise ValueError(f"unknown prompt {text!r}; use manual:ID (e.g. manual:2-3), keyinfo or random:SEED")
+        if kind == "run" and value:
+            return cls("run", value)
+        raise ValueError(f"unknown prompt {text!r}; use manual:ID (e.g. manual:2-3), keyinfo, random:SEED or run:DIR")
 
     @property
     def task(self) -> Task:
         if self.kind == "manual" and get_template(self.value).family is Family.DIRECT:
             return Task.DIRECT
+        if self.kind == "run":
+            return Task(self.search_result().config.task)
         return Task.SEQUENTIAL
+
+    def search_result(self):
+        from pap_rec_core.search.run import SearchResult
+
+        return SearchResult.from_run(self.value)
+
+    def default_users(self, split: Split) -> np.ndarray:
+        """The users this prompt is evaluated on by default: all evaluation users, or a run's users."""
+        if self.kind != "run":
+            return split.eval_users
+        searched = set(self.search_result().users)
+        return np.array([u for u in split.eval_users if int(u) in searched], dtype=split.eval_users.dtype)
 
     def __str__(self) -> str:
         return self.kind + (f":{self.value}" if self.value else "")
@@ -78,6 +94,8 @@ def random_word_source(source: str, tokenizer: RecTokenizer, seed: int) -> str:
 
 
 def prompt_fn(spec: PromptSpec, tokenizer: RecTokenizer, max_history: int = DEFAULT_MAX_HISTORY) -> PromptFn:
+    if spec.kind == "run":
+        return run_prompt_fn(spec.search_result(), tokenizer)
     if spec.kind == "keyinfo":
         return lambda u, hist, cands: key_info_parts(u, truncate_history(hist, max_history))
     source = get_template(spec.value).source if spec.kind == "manual" else random_word_source(
@@ -87,6 +105,25 @@ def prompt_fn(spec: PromptSpec, tokenizer: RecTokenizer, max_history: int = DEFA
         values = {"user": u, "history": truncate_history(hist, max_history), "candidates": cands}
         needed = {f for _, f, _, _ in string.Formatter().parse(source) if f}
         return render_text(source, **{k: v for k, v in values.items() if k in needed})
+
+    return render
+
+
+def run_prompt_fn(result, tokenizer: RecTokenizer) -> PromptFn:
+    """Prompts of a finished search: its layout with its shared tokens and each user's own tokens."""
+    from pap_rec_core.data.errors import UnknownUserError
+
+    tokens = list(result.shared) + [t for row in result.personal for t in row]
+    if tokens and max(tokens) >= tokenizer.vocab_size:
+        raise ValueError(f"{result.run_dir}: its tokens do not fit this model's vocabulary ({tokenizer.vocab_size})")
+    layout = result.config.layout
+    row_of = {u: r for r, u in enumerate(result.users)}
+
+    def render(u: int, hist: np.ndarray, cands: np.ndarray | None) -> list[Part]:
+        if int(u) not in row_of:
+            raise UnknownUserError(f"user index {u} was not searched in {result.run_dir} "
+                                   f"({len(row_of)} users were); evaluate on the run's users")
+        return layout.parts(int(u), hist, cands, shared=result.shared, personal=result.personal[row_of[int(u)]])
 
     return render
 
@@ -103,7 +140,7 @@ def evaluate_rlm(bundle: RLMBundle, split: Split, stage: Stage | str, spec: Prom
     system = system or str(spec)
     model, tok = bundle.model, bundle.tokenizer
     render = prompt_fn(spec, tok, max_history)
-    users = split.eval_users if users is None else np.asarray(users)
+    users = spec.default_users(split) if users is None else np.asarray(users)
     if spec.task is Task.DIRECT:
         cands = split.candidates(stage, users)  # (E, 1+n), target in column 0
         order_rng = np.random.default_rng(seed)

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pap_rec_core import PapRecError
+
 SCHEMA_VERSION = 1
 TRACE_FILE = "trace.jsonl"
 
@@ -149,6 +151,10 @@ EVENT_TYPES: dict[str, type[SearchEvent]] = {
 }
 
 
+class TraceError(PapRecError, ValueError):
+    """A trace or run directory that cannot be read or resumed; the message names the file and line."""
+
+
 def event_from_dict(d: dict[str, Any]) -> SearchEvent:
     if d.get("schema") != SCHEMA_VERSION:
         raise ValueError(f"trace schema {d.get('schema')!r} is not {SCHEMA_VERSION}")
@@ -202,7 +208,7 @@ def read_trace_lines(path: str | Path) -> list[tuple[int, SearchEvent]]:
             try:
                 out.append((offset, event_from_dict(json.loads(raw))))
             except (ValueError, TypeError) as exc:
-                raise ValueError(f"{path}:{n}: {exc}") from None
+                raise TraceError(f"{path}:{n}: {exc}") from None
     return out
 
 

@@ -20,6 +20,7 @@ from pap_rec_core.search.config import SearchConfig
 from pap_rec_core.search.engine import PapRecSearch, SearchState
 from pap_rec_core.search.events import (
     TRACE_FILE,
+    TraceError,
     Finished,
     IterationFinished,
     RunStarted,
@@ -45,7 +46,7 @@ class SearchResult:
         start = next((e for _, e in events if isinstance(e, RunStarted)), None)
         done = next((e for _, e in events if isinstance(e, Finished)), None)
         if start is None or done is None:
-            raise ValueError(f"{run_dir}: the search has not finished (resume it with `pap-rec search ... --out {run_dir}`)")
+            raise TraceError(f"{run_dir}: the search has not finished (resume it with `pap-rec search ... --out {run_dir}`)")
         return cls(str(run_dir), start.users, done.shared, done.personal, done.value, done.iterations,
                    SearchConfig.from_dict(start.config))
 
@@ -60,10 +61,10 @@ def run_search(bundle: RLMBundle, split: Split, config: SearchConfig, run_dir: s
         lines = read_trace_lines(path)
         start = next((e for _, e in lines if isinstance(e, RunStarted)), None)
         if start is None:
-            raise ValueError(f"{path}: no run_started record; use another run directory")
+            raise TraceError(f"{path}: no run_started record; use another run directory")
         if SearchConfig.from_dict(start.config) != config:
             diff = sorted(k for k, v in config.to_dict().items() if start.config.get(k) != v)
-            raise ValueError(f"{run_dir} holds a search with another configuration (differs in {', '.join(diff)}); "
+            raise TraceError(f"{run_dir} holds a search with another configuration (differs in {', '.join(diff)}); "
                              "use another run directory")
         if any(isinstance(e, Finished) for _, e in lines):
             return SearchResult.from_run(run_dir)
