@@ -133,3 +133,38 @@ def test_history_questions_share_the_key_info_and_answer_from_it(toy_split) -> N
                 later = train[t + 1 : t + 2] if template.target == "{after_next}" else train[t : t + 10]
                 assert any(target == builder.tok.item_target_ids(i) for i in later)
             assert tid == template.id
+
+
+def test_search_under_torchrun_takes_the_tokens_of_one_process(tmp_path) -> None:
+    """2 processes (gloo on loopback) shard users and samples and all-reduce: same tokens as 1 process."""
+    import json
+    import subprocess
+    import sys
+
+    from pap_rec_core.cli import main
+    from pap_rec_core.search import SearchResult
+
+    lines = ["user_id:token\titem_id:token\ttimestamp:float"]
+    for u in range(14):
+        for t in range(7):
+            lines.append(f"{u}\t{(3 * u + t) % 17}\t{t}")
+    d = tmp_path / "toyrb"
+    d.mkdir()
+    (d / "toyrb.inter").write_text("\n".join(lines) + "\n")
+    model = tmp_path / "model"
+    assert main(["-q", "train-rlm", "--dataset", str(d), "--preset", "tiny", "--max-steps", "30",
+                 "--negatives", "5", "--out", str(model)]) == 0
+    args = ["-q", "search", "--model", str(model), "--shared", "3", "--personal", "1", "--iterations", "2",
+            "--top-k", "3", "--personal-rule", "likelihood-tiebreak", "--batch-size", "4", "--device", "cpu"]
+    assert main(args + ["--out", str(tmp_path / "one")]) == 0
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "pap_rec_core.cli", *args, "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-2000:]
+    one_r, two_r = SearchResult.from_run(tmp_path / "one"), SearchResult.from_run(tmp_path / "two")
+    assert (two_r.shared, two_r.personal, two_r.iterations) == (one_r.shared, one_r.personal, one_r.iterations)
+    assert two_r.value == pytest.approx(one_r.value, abs=1e-9)
+    events = [json.loads(x)["event"] for x in (tmp_path / "two" / "trace.jsonl").read_text().splitlines()]
+    assert events.count("run_started") == 1 and events[-1] == "finished"  # one writer
+    records = [json.loads(x) for x in (tmp_path / "one" / "trace.jsonl").read_text().splitlines()]
+    assert any(r["event"] == "token_accepted" or r.get("users_changed") for r in records)  # decisions were taken

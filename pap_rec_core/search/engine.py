@@ -71,6 +71,31 @@ def _rng(seed: int, iteration: int, purpose: str) -> random.Random:
     return random.Random(f"{seed}:{iteration}:{purpose}")
 
 
+def rank_and_world() -> tuple[int, int]:
+    """(rank, world size) under ``torch.distributed`` (torchrun), else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _all_sum(*arrays: np.ndarray | torch.Tensor) -> None:
+    """In place: sum each array over the processes (each process filled its own rows, zeros elsewhere)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    for a in arrays:
+        t = torch.from_numpy(a) if isinstance(a, np.ndarray) else a  # numpy arrays share their memory
+        if dist.get_backend() == "nccl":
+            on_gpu = t.cuda()
+            dist.all_reduce(on_gpu)
+            t.copy_(on_gpu.cpu())
+        else:
+            dist.all_reduce(t)
+
+
 class PapRecSearch:
     """The search over one RLM and split. ``events()`` runs it and yields :mod:`events` as they happen.
 
@@ -103,7 +128,8 @@ class PapRecSearch:
         self.valid = SlotPrompts.build(self.tok, self.layout, self.users,
                                        [split.history(int(u), Stage.VALID) for u in self.users], targets)
         self.valid_mask = history_mask(split, Stage.VALID, self.users)
-        self.row_of_user = {int(u): r for r, u in enumerate(self.users)}
+        self.rank, self.world = rank_and_world()
+        self.mine = np.arange(len(self.users))[self.rank :: self.world]  # this process's rows (users)
         self._clock0 = time.perf_counter()
 
     # -- state ------------------------------------------------------------------------------------
@@ -126,9 +152,9 @@ class PapRecSearch:
     def values(self, tokens: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Per-user (surrogate, target log-likelihood) on validation with slot ``tokens`` (U, S)."""
         cfg = self.config
-        vals, liks = np.empty(len(self.users)), np.empty(len(self.users))
-        for s in range(0, len(self.users), cfg.batch_size):
-            rows = np.arange(s, min(len(self.users), s + cfg.batch_size))
+        vals, liks = np.zeros(len(self.users)), np.zeros(len(self.users))
+        for s in range(0, len(self.mine), cfg.batch_size):
+            rows = self.mine[s : s + cfg.batch_size]
             if self.engine == "reference":
                 batch = collate([self.tok.encode_parts(self.layout.parts(
                     int(self.users[r]), self.split.history(int(self.users[r]), Stage.VALID),
@@ -138,44 +164,49 @@ class PapRecSearch:
                 batch = self.valid.fill(tokens[rows], rows)
             vals[rows], liks[rows] = surrogate_values(cfg.surrogate, self.model, self.tok, batch,
                                                       self.valid.targets[rows], self.valid_mask[rows], cfg.ranking)
+        _all_sum(vals, liks)
         return vals, liks
 
     def values_of_candidates(self, tokens: torch.Tensor, slot: int, candidates: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """(C, U) surrogate values and likelihoods with slot ``slot`` set to each candidate column
         (``candidates`` (U, C): per-user candidates; shared slots give the same one to every user)."""
         n_c = candidates.shape[1]
-        out_v, out_l = np.empty((n_c, len(self.users))), np.empty((n_c, len(self.users)))
+        out_v, out_l = np.zeros((n_c, len(self.users))), np.zeros((n_c, len(self.users)))
         if self.engine == "reference":  # one candidate per pass, as the paper's code
             for c in range(n_c):
                 t = tokens.clone()
                 t[:, slot] = candidates[:, c]
                 out_v[c], out_l[c] = self.values(t)
             return out_v, out_l
-        # fast: all candidates of the slot in the same passes (rows = candidate-major blocks of users)
-        n_u = len(self.users)
-        all_tokens = tokens.repeat(n_c, 1)
-        all_tokens[:, slot] = candidates.T.reshape(-1)
-        all_rows = np.tile(np.arange(n_u), n_c)
-        flat_v, flat_l = np.empty(n_c * n_u), np.empty(n_c * n_u)
+        # fast: all candidates of the slot in the same passes (candidate-major blocks of this process's users)
+        n_u, mine = len(self.users), self.mine
+        all_tokens = tokens[mine].repeat(n_c, 1)
+        all_tokens[:, slot] = candidates[mine].T.reshape(-1)
+        all_rows = np.tile(mine, n_c)
+        all_cand = np.repeat(np.arange(n_c), len(mine))
         bs = self.config.batch_size
-        for s in range(0, n_c * n_u, bs):
-            idx = np.arange(s, min(n_c * n_u, s + bs))
-            rows = all_rows[idx]
+        for s in range(0, len(all_rows), bs):
+            idx = np.arange(s, min(len(all_rows), s + bs))
+            rows, cs = all_rows[idx], all_cand[idx]
             batch = self.valid.fill(all_tokens[idx], rows)
-            flat_v[idx], flat_l[idx] = surrogate_values(self.config.surrogate, self.model, self.tok, batch,
-                                                        self.valid.targets[rows], self.valid_mask[rows],
-                                                        self.config.ranking)
-        return flat_v.reshape(n_c, n_u), flat_l.reshape(n_c, n_u)
+            out_v[cs, rows], out_l[cs, rows] = surrogate_values(self.config.surrogate, self.model, self.tok, batch,
+                                                                self.valid.targets[rows], self.valid_mask[rows],
+                                                                self.config.ranking)
+        _all_sum(out_v, out_l)
+        return out_v, out_l
 
     # -- gradients --------------------------------------------------------------------------------
     def training_prompts(self, iteration: int, kind: str) -> SlotPrompts:
         """``samples_per_user`` training samples (history prefix -> next training item) per user."""
         rng = _rng(self.config.seed, iteration, f"samples-{kind}")
+        mine = set(self.mine.tolist())
         users, hists, targets = [], [], []
-        for u in self.users:
+        for row, u in enumerate(self.users):  # every process draws every sample: the same stream
             train = self.split.train[int(u)]
             for _ in range(self.config.samples_per_user):
                 t = rng.randrange(1, len(train)) if len(train) > 1 else 0
+                if row not in mine:
+                    continue
                 users.append(int(u))
                 hists.append(train[:t])
                 targets.append(int(train[t]) if len(train) else int(self.split.targets(Stage.VALID)[int(u)]))
@@ -185,17 +216,19 @@ class PapRecSearch:
         """(U, S, D) per-user gradient at every slot (mean over the user's samples) and the mean loss."""
         spu = self.config.samples_per_user
         grads = torch.zeros(len(self.users), self.layout.n_slots, self.embedding.shape[1], dtype=torch.float64)
-        loss_sum = 0.0
-        row_tokens = tokens.repeat_interleave(spu, dim=0)  # samples are user-major
+        loss_sum = torch.zeros(1, dtype=torch.float64)
+        row_of_sample = np.repeat(self.mine, spu)  # this process's samples are user-major
+        row_tokens = tokens[row_of_sample]
         bs = self.config.batch_size
         for s in range(0, len(prompts), bs):
-            rows = np.arange(s, min(len(prompts), s + bs))
-            batch = prompts.fill(row_tokens[rows], rows)
-            labels = torch.tensor([self.tok.item_target_ids(int(t)) for t in prompts.targets[rows]])
+            idx = np.arange(s, min(len(prompts), s + bs))
+            batch = prompts.fill(row_tokens[idx], idx)
+            labels = torch.tensor([self.tok.item_target_ids(int(t)) for t in prompts.targets[idx]])
             g, losses = slot_gradients(self.model, batch, labels)
-            grads.index_add_(0, torch.as_tensor(rows // spu), g.double().cpu())
-            loss_sum += float(losses.double().sum())
-        return grads / spu, loss_sum / len(prompts)
+            grads.index_add_(0, torch.as_tensor(row_of_sample[idx]), g.double().cpu())
+            loss_sum += losses.double().sum().cpu()
+        _all_sum(grads, loss_sum)
+        return grads / spu, float(loss_sum) / (len(self.users) * spu)
 
     # -- rounds -----------------------------------------------------------------------------------
     def shared_round(self, state: SearchState) -> Generator[SearchEvent, None, bool]:

@@ -8,6 +8,8 @@ gives the same tokens as an uninterrupted run because an iteration depends only 
 
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -17,7 +19,7 @@ import numpy as np
 from pap_rec_core.data.split import Split
 from pap_rec_core.rlm.checkpoint import RLMBundle
 from pap_rec_core.search.config import SearchConfig
-from pap_rec_core.search.engine import PapRecSearch, SearchState
+from pap_rec_core.search.engine import PapRecSearch, SearchState, rank_and_world
 from pap_rec_core.search.events import (
     TRACE_FILE,
     TraceError,
@@ -53,10 +55,15 @@ class SearchResult:
 
 def run_search(bundle: RLMBundle, split: Split, config: SearchConfig, run_dir: str | Path, *, engine: str = "fast",
                on_event: Callable[[SearchEvent], None] | None = None) -> SearchResult:
-    """Run (or resume, or just read) the search of ``run_dir``; ``on_event`` sees every new event."""
+    """Run (or resume, or just read) the search of ``run_dir``; ``on_event`` sees every new event.
+
+    Under ``torchrun`` every process calls this with the same arguments; users and samples are sharded
+    over the processes, sums are all-reduced, every process takes the same decisions, and process 0
+    alone writes the trace and calls ``on_event``."""
     run_dir = Path(run_dir)
     path = run_dir / TRACE_FILE
-    resume_from = None
+    rank, world = rank_and_world()
+    resume_from, cut = None, None
     if path.is_file() and path.stat().st_size:
         lines = read_trace_lines(path)
         start = next((e for _, e in lines if isinstance(e, RunStarted)), None)
@@ -69,20 +76,29 @@ def run_search(bundle: RLMBundle, split: Split, config: SearchConfig, run_dir: s
         if any(isinstance(e, Finished) for _, e in lines):
             return SearchResult.from_run(run_dir)
         last = [(off, e) for off, e in lines if isinstance(e, IterationFinished)]
-        cut = last[-1][0] if last else next(off for off, e in lines if isinstance(e, RunStarted))
-        with path.open("r+b") as fh:
-            fh.truncate(cut)  # drop the partial iteration; it is redone
+        cut = last[-1][0] if last else 0  # 0: interrupted before the first iteration ended — start again
         if last:
             rec = last[-1][1]
             resume_from = SearchState(rec.iteration + 1, list(rec.shared),
                                       np.asarray(rec.personal, dtype=np.int64).reshape(len(start.users), -1),
                                       converged=rec.converged, value=rec.value)
-        else:
-            path.unlink()  # interrupted before the first iteration ended: start again
+    _barrier(world)  # every process has read the trace before it is cut
+    if rank == 0 and cut is not None:
+        with path.open("r+b") as fh:
+            fh.truncate(cut)  # drop the partial iteration; it is redone
     search = PapRecSearch(bundle, split, config, engine=engine)
-    with TraceWriter(run_dir) as trace:
+    with TraceWriter(run_dir) if rank == 0 else contextlib.nullcontext() as trace:
         for event in search.events(resume_from):
-            trace.write(event)
-            if on_event is not None:
+            if trace is not None:
+                trace.write(event)
+            if on_event is not None and rank == 0:
                 on_event(event)
+    _barrier(world)  # the trace is complete before anyone reads the result
     return SearchResult.from_run(run_dir)
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
