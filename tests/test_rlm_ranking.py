@@ -107,3 +107,18 @@ def test_trie_allows_only_item_continuations() -> None:
     assert sorted(trie.allowed([5])) == [6, 7]
     assert trie.allowed([5, 6]) == [1]
     assert trie.item_of[(5, 7, 1)] == 1
+
+
+@pytest.mark.parametrize("seed", [3, 5, 8])
+def test_beam_top_items_gives_the_lists_of_beam_search(sp_bytes, seed) -> None:
+    from pap_rec_core.rlm.ranking import beam_top_items
+
+    tok = RecTokenizer(sp_bytes, ITEMS, ["1", "2"])
+    model = _model(tok.vocab_size, seed=seed)
+    batch = encode_batch(tok, _prompts())
+    for beams, top in ((4, 3), (6, 5), (3, 3)):
+        assert beam_top_items(model, tok, batch, num_beams=beams, top_n=top) == beam_rank(
+            model, tok, batch, num_beams=beams, top_n=top)
+    digit = RecTokenizer(sp_bytes, ITEMS, ["1", "2"], item_tokens=False, user_tokens=False)
+    with pytest.raises(ValueError, match="single-token"):
+        beam_top_items(_model(digit.vocab_size), digit, encode_batch(digit, _prompts()))

@@ -18,9 +18,11 @@ def _decisions(events):
              getattr(e, "after", None), getattr(e, "changed", None)) for e in events if e.event != "run_started"]
 
 
-def test_fast_and_reference_engines_take_the_same_decisions(toy_rlm, toy_split) -> None:
-    fast = list(PapRecSearch(toy_rlm, toy_split, CFG, engine="fast").events())
-    ref = list(PapRecSearch(toy_rlm, toy_split, CFG, engine="reference").events())
+@pytest.mark.parametrize("surrogate", ["exact", "beam", "likelihood"])
+def test_fast_and_reference_engines_take_the_same_decisions(toy_rlm, toy_split, surrogate) -> None:
+    cfg = SearchConfig(**{**CFG.to_dict(), "surrogate": surrogate, "personal_rule": "likelihood-tiebreak"})
+    fast = list(PapRecSearch(toy_rlm, toy_split, cfg, engine="fast").events())
+    ref = list(PapRecSearch(toy_rlm, toy_split, cfg, engine="reference").events())
     assert _decisions(fast) == _decisions(ref)
     assert fast[-1].shared == ref[-1].shared and fast[-1].personal == ref[-1].personal
     assert any(isinstance(e, CandidatesScored) for e in fast)

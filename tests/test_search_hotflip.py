@@ -113,3 +113,32 @@ def test_top_candidates_best_first_ties_by_token_id() -> None:
     assert top_candidates(scores, 3).tolist() == [[1, 3, 4]]
     with pytest.raises(ValueError, match="only 4 allowed"):
         top_candidates(scores, 5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_beam_target_ranks_equal_the_ranks_in_beam_lists(tok, seed) -> None:
+    from pap_rec_core.evaluation.metrics import ranks_from_lists
+    from pap_rec_core.rlm.ranking import beam_rank
+    from pap_rec_core.search.surrogate import beam_target_ranks
+
+    torch.manual_seed(seed)
+    model = RecLM(RLMConfig(vocab_size=tok.vocab_size, d_model=16, d_ff=32, d_kv=8, num_heads=2, num_layers=1,
+                            num_decoder_layers=1, dropout_rate=0.0)).eval()
+    with torch.no_grad():  # make </s> after an item uncertain, so that the second step reorders beams
+        model.t5.shared.weight[EOS_ID] *= 0.2
+    words = _words(tok)
+    layout = PromptLayout(n_shared=2)
+    rng = np.random.default_rng(seed)
+    prompts = [layout.parts(int(rng.integers(3)), rng.choice(7, size=3, replace=False), shared=words[:2])
+               for _ in range(12)]
+    batch = encode_batch(tok, prompts)
+    mask = rng.random((12, 7)) < 0.3
+    for beams, top in ((4, 2), (5, 3), (7, 5)):
+        lists = beam_rank(model, tok, batch, num_beams=beams, top_n=top)
+        for targets in (np.array([lst[0] for lst in lists]), np.array([lst[-1] for lst in lists]),
+                        rng.integers(7, size=12)):
+            mask_t = mask.copy()
+            mask_t[np.arange(12), targets] = False
+            expected = ranks_from_lists(lists, targets, [set(np.flatnonzero(m)) for m in mask_t])
+            got = beam_target_ranks(model, tok, batch, targets, mask_t, num_beams=beams, top_n=top)
+            assert np.array_equal(got, expected), (beams, top)

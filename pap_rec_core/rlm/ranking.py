@@ -100,8 +100,15 @@ def _decoder_logprobs(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor, de
 
 
 def _eos_after_items(model: RecLM, hidden, mask, item_tokens: torch.Tensor, pair_chunk: int) -> torch.Tensor:
-    """(B, C) log p(</s> | start, item) for single-token items (``item_tokens``: (B, C) token ids), over
-    (prompt, item) pairs in chunks.
+    """(B, C) log p(</s> | start, item) for single-token items (``item_tokens``: (B, C) token ids)."""
+    bsz, n_items = item_tokens.shape
+    rows = torch.arange(bsz, device=hidden.device).repeat_interleave(n_items)
+    return eos_after_pairs(model, hidden, mask, rows, item_tokens.reshape(-1), pair_chunk).view(bsz, n_items)
+
+
+def eos_after_pairs(model: RecLM, hidden, mask, rows: torch.Tensor, item_tokens: torch.Tensor,
+                    pair_chunk: int = 2048) -> torch.Tensor:
+    """(P,) log p(</s> | start, item) for (prompt row, item token) pairs.
 
     The first decoder step runs once per prompt with a cache (its self-attention state and the
     cross-attention keys/values of the encoder output); each pair's second step reuses it, which halves
@@ -109,20 +116,20 @@ def _eos_after_items(model: RecLM, hidden, mask, item_tokens: torch.Tensor, pair
     """
     import copy
 
-    bsz, n_items = item_tokens.shape
+    out = torch.empty(len(rows), device=hidden.device)
+    if not len(rows):
+        return out
     first = model.t5(encoder_outputs=(hidden,), attention_mask=mask, use_cache=True,
-                     decoder_input_ids=torch.full((bsz, 1), PAD_ID, device=hidden.device))
-    flat = item_tokens.reshape(-1)
-    out = torch.empty(bsz * n_items, device=hidden.device)
-    for p0 in range(0, bsz * n_items, pair_chunk):
-        pairs = torch.arange(p0, min(bsz * n_items, p0 + pair_chunk), device=hidden.device)
-        rows = pairs // n_items
+                     decoder_input_ids=torch.full((hidden.shape[0], 1), PAD_ID, device=hidden.device))
+    for p0 in range(0, len(rows), pair_chunk):
+        sel = slice(p0, min(len(rows), p0 + pair_chunk))
+        r = rows[sel]
         cache = copy.deepcopy(first.cache)
-        cache.reorder_cache(rows)  # (P, ...) one cached prompt per pair
-        step = model.t5(encoder_outputs=(hidden[rows],), attention_mask=mask[rows], cache=cache, use_cache=True,
-                        decoder_input_ids=flat[pairs][:, None])
-        out[pairs] = F.log_softmax(step.logits[:, -1].float(), dim=-1)[:, EOS_ID]
-    return out.view(bsz, n_items)
+        cache.reorder_cache(r)  # (P, ...) one cached prompt per pair
+        step = model.t5(encoder_outputs=(hidden[r],), attention_mask=mask[r], cache=cache, use_cache=True,
+                        decoder_input_ids=item_tokens[sel][:, None])
+        out[sel] = F.log_softmax(step.logits[:, -1].float(), dim=-1)[:, EOS_ID]
+    return out
 
 
 def _score_sequences(model: RecLM, hidden, mask, sequences: list[tuple[int, ...]], item_chunk: int) -> torch.Tensor:
@@ -143,6 +150,32 @@ def _score_sequences(model: RecLM, hidden, mask, sequences: list[tuple[int, ...]
             tok_lp = lp.gather(-1, tgt.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (tgt >= 0)
             out[b, i0:i1] = tok_lp.sum(dim=1)
     return out
+
+
+@torch.no_grad()
+def beam_top_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_beams: int = 20,
+                   top_n: int = 10) -> list[list[int]]:
+    """What :func:`beam_rank` returns for single-token items, without running ``generate``.
+
+    With single-token items the trie-constrained beam search has two steps: the first keeps the
+    ``num_beams`` items of highest ``log p(item)`` (full-vocabulary log-softmax, disallowed tokens
+    masked, not renormalised), the second can only emit ``</s>``; the returned hypotheses are those
+    beams ordered by ``log p(item) + log p(</s> | item)`` (every hypothesis has the same length, so
+    the length penalty does not reorder them). Here: one decoder step, a top-``num_beams``, and the
+    second step for those items only. Tested to give ``beam_rank``'s lists."""
+    if not tokenizer.item_tokens:
+        raise ValueError("beam_top_items needs single-token items; use beam_rank for digit-text items")
+    device = next(model.parameters()).device
+    batch = batch.to(device)
+    hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+    start, stop = tokenizer.item_token_range()
+    first = _decoder_logprobs(model, hidden, batch.attention_mask,
+                              torch.full((hidden.shape[0], 1), PAD_ID, device=device))[:, 0, start:stop]
+    beams = min(num_beams, stop - start)
+    lp1, items = torch.topk(first, beams, dim=-1)  # (B, beams)
+    total = lp1 + _eos_after_items(model, hidden, batch.attention_mask, items + start, 2048)
+    order = torch.sort(total, dim=-1, descending=True, stable=True).indices[:, : min(top_n, beams)]
+    return items.gather(1, order).cpu().tolist()
 
 
 class ItemTrie:

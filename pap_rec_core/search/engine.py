@@ -13,8 +13,10 @@ One iteration = one shared round, then (with personal slots) one personal round:
   or, with ``likelihood-tiebreak``, also an equal value with a higher target likelihood.
 
 Two engines take the same decisions: ``fast`` scores the k candidates of a slot in one batched pass
-over prompts tokenised once (:mod:`pap_rec_core.search.slots`); ``reference`` follows the paper's code
-step by step — every candidate is rendered, tokenised and scored on its own. Randomness (initial
+over prompts tokenised once (:mod:`pap_rec_core.search.slots`) and computes the beam surrogate of
+single-token items without ``generate`` (:func:`~pap_rec_core.rlm.ranking.beam_top_items`);
+``reference`` follows the paper's code step by step — every candidate is rendered, tokenised and
+scored on its own, the beam surrogate by transformers' ``generate``. Randomness (initial
 tokens, slot order, training samples) comes from generators seeded by (seed, iteration, purpose), so an
 iteration depends only on the state before it: that is what makes ``resume`` exact.
 """
@@ -163,7 +165,8 @@ class PapRecSearch:
             else:
                 batch = self.valid.fill(tokens[rows], rows)
             vals[rows], liks[rows] = surrogate_values(cfg.surrogate, self.model, self.tok, batch,
-                                                      self.valid.targets[rows], self.valid_mask[rows], cfg.ranking)
+                                                      self.valid.targets[rows], self.valid_mask[rows], cfg.ranking,
+                                                      generate=self.engine == "reference")
         _all_sum(vals, liks)
         return vals, liks
 
@@ -191,7 +194,7 @@ class PapRecSearch:
             batch = self.valid.fill(all_tokens[idx], rows)
             out_v[cs, rows], out_l[cs, rows] = surrogate_values(self.config.surrogate, self.model, self.tok, batch,
                                                                 self.valid.targets[rows], self.valid_mask[rows],
-                                                                self.config.ranking)
+                                                                self.config.ranking, generate=False)
         _all_sum(out_v, out_l)
         return out_v, out_l
 

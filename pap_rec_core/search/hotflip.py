@@ -35,7 +35,8 @@ def slot_gradients(model: RecLM, batch: EncodedBatch, labels: torch.Tensor) -> t
     embeds = model.embed(batch.input_ids, batch.whole_word_ids).detach().requires_grad_(True)
     out = model(batch.attention_mask, inputs_embeds=embeds, labels=labels)
     losses = per_sample_loss(out.logits, labels)
-    (grad,) = torch.autograd.grad(losses.sum(), embeds)
+    losses.sum().backward(inputs=[embeds])  # only the input embeddings get a gradient
+    grad = embeds.grad
     index = batch.slots.unsqueeze(-1).expand(-1, -1, grad.shape[-1])
     return grad.gather(1, index), losses.detach()
 

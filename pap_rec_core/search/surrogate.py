@@ -13,7 +13,8 @@ import torch
 
 from pap_rec_core.evaluation.metrics import ranks_from_lists, ranks_from_scores
 from pap_rec_core.rlm.model import RecLM
-from pap_rec_core.rlm.ranking import EncodedBatch, beam_rank, score_items
+from pap_rec_core.rlm.ranking import EncodedBatch, _decoder_logprobs, beam_rank, eos_after_pairs, score_items
+from pap_rec_core.rlm.tokenizer import PAD_ID
 from pap_rec_core.rlm.tokenizer import RecTokenizer
 
 
@@ -24,12 +25,18 @@ def ndcg5_plus_hit5(ranks: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def surrogate_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedBatch, targets: np.ndarray,
-                     history_mask: np.ndarray | None, ranking: str = "first-token") -> tuple[np.ndarray, np.ndarray]:
-    """``(values, loglik)``, each (B,) float64, for prompts ``batch`` with validation ``targets``."""
+                     history_mask: np.ndarray | None, ranking: str = "first-token",
+                     generate: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``(values, loglik)``, each (B,) float64, for prompts ``batch`` with validation ``targets``.
+    ``generate=False`` computes the beam surrogate of single-token items without ``generate``
+    (:func:`~pap_rec_core.rlm.ranking.beam_top_items`, same lists)."""
     if kind == "beam":
-        lists = beam_rank(model, tok, batch, num_beams=20, top_n=5)
-        exclude = None if history_mask is None else [set(np.flatnonzero(row).tolist()) for row in history_mask]
-        ranks = ranks_from_lists(lists, targets, exclude)
+        if generate or not tok.item_tokens:
+            lists = beam_rank(model, tok, batch, num_beams=20, top_n=5)
+            exclude = None if history_mask is None else [set(np.flatnonzero(row).tolist()) for row in history_mask]
+            ranks = ranks_from_lists(lists, targets, exclude)
+        else:
+            ranks = beam_target_ranks(model, tok, batch, targets, history_mask, num_beams=20, top_n=5)
         lik = score_items(model, tok, batch, candidates=torch.as_tensor(targets)[:, None]).numpy()[:, 0]
         return ndcg5_plus_hit5(ranks), lik.astype(np.float64)
     scores = score_items(model, tok, batch, include_eos=ranking == "exact").numpy()
@@ -37,3 +44,53 @@ def surrogate_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedB
     if kind == "likelihood":
         return lik, lik
     return ndcg5_plus_hit5(ranks_from_scores(scores, targets, history_mask)), lik
+
+
+@torch.no_grad()
+def beam_target_ranks(model: RecLM, tok: RecTokenizer, batch: EncodedBatch, targets: np.ndarray,
+                      history_mask: np.ndarray | None, num_beams: int = 20, top_n: int = 5) -> np.ndarray:
+    """(B,) rank of each target in its beam-search list (top ``top_n`` of ``num_beams`` beams, history
+    items then removed, as the evaluator does), ``inf`` when absent — for single-token items, without
+    building the lists.
+
+    Beam search keeps the ``num_beams`` items of highest first-step log-probability ``lp1`` and orders
+    them by ``total = lp1 + log p(</s> | item)`` (see ``beam_top_items``). A target outside those beams
+    is not listed — most users, and they need no second step at all. Otherwise only items that can
+    outrank it matter, and since ``total <= lp1`` those are the beams with ``lp1 >= total(target)``:
+    the second step runs for the target and them alone. Ties are ordered as ``beam_top_items`` orders
+    them (by first-step rank)."""
+    device = next(model.parameters()).device
+    batch = batch.to(device)
+    hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+    start, stop = tok.item_token_range()
+    first = _decoder_logprobs(model, hidden, batch.attention_mask,
+                              torch.full((hidden.shape[0], 1), PAD_ID, device=device))[:, 0, start:stop]
+    beams = min(num_beams, stop - start)
+    lp1, items = torch.topk(first, beams, dim=-1)  # (B, beams), best first
+    targets_t = torch.as_tensor(targets, device=device)
+    hit = items == targets_t[:, None]
+    ranks = np.full(len(targets), np.inf)
+    rows = torch.nonzero(hit.any(1)).flatten()
+    if not len(rows):
+        return ranks
+    sub_hidden, sub_mask = hidden[rows], batch.attention_mask[rows]
+    local = torch.arange(len(rows), device=device)
+    t_pos = hit[rows].float().argmax(1)  # position of the target among the beams
+    t_total = lp1[rows, t_pos] + eos_after_pairs(model, sub_hidden, sub_mask, local, targets_t[rows] + start)
+    # beams that may outrank the target: lp1 >= total(target), other than the target itself
+    may = (lp1[rows] >= t_total[:, None]) & ~hit[rows]
+    pr, pc = torch.nonzero(may, as_tuple=True)
+    totals = torch.full((len(rows), beams), float("-inf"), device=device)
+    totals[pr, pc] = lp1[rows][pr, pc] + eos_after_pairs(model, sub_hidden, sub_mask, pr, items[rows][pr, pc] + start)
+    positions = torch.arange(beams, device=device)[None, :]
+    above = (totals > t_total[:, None]) | ((totals == t_total[:, None]) & (positions < t_pos[:, None]))
+    above = above.cpu().numpy()
+    beam_items = items[rows].cpu().numpy()
+    for k, r in enumerate(rows.tolist()):
+        if above[k].sum() >= top_n:
+            continue  # the target is not among the returned lists' top_n
+        ahead = beam_items[k][above[k]]
+        if history_mask is not None:
+            ahead = ahead[~history_mask[r][ahead]]
+        ranks[r] = 1 + len(ahead)
+    return ranks

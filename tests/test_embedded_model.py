@@ -1,0 +1,48 @@
+"""The committed ml-100k RLM (models/ml-100k) gives exactly the metrics its report records.
+
+The report (benchmarks/results/rlm_ml-100k_full.json) is written by ``benchmarks/rlm_report.py`` from the
+committed weights; here the two rows that are cheap to recompute (manual 2-3 ranked by first token over
+all items; direct 5-7 scored exactly over its 1+99 candidates) are recomputed and compared.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pap_rec_core.rlm import embedded_model_dir, load_rlm_with_split
+from pap_rec_core.rlm.checkpoint import EMBEDDED_MODEL_COMMAND
+from pap_rec_core.rlm.evaluate import evaluate_rlm
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "benchmarks" / "results" / "rlm_ml-100k_full.json"
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    return load_rlm_with_split(embedded_model_dir(), device="cpu")
+
+
+def test_embedded_model_is_small_and_records_how_it_was_made(embedded) -> None:
+    bundle, split = embedded
+    size = sum(p.stat().st_size for p in embedded_model_dir().rglob("*") if p.is_file())
+    assert size <= 20 * 2**20
+    assert not (embedded_model_dir() / "train_state.pt").exists()
+    meta = bundle.metadata
+    assert meta["train_config"]["preset"] == "full" and meta["train_config"]["seed"] == 0
+    assert meta["item_index"] == {"mode": "random", "seed": 0, "leaky": False}
+    assert meta["dataset"]["name"] == "ml-100k" and len(split.eval_users) == 943
+    assert "--preset full --seed 0" in EMBEDDED_MODEL_COMMAND
+
+
+@pytest.mark.parametrize(("prompt", "method"), [("manual:2-3", "first-token"), ("manual:5-7", "exact")])
+def test_recorded_metrics_are_what_the_weights_give(embedded, prompt, method) -> None:
+    report = json.loads(REPORT.read_text())
+    row = next(r for r in report["rows"] if r["prompt"] == prompt)
+    assert row["method"] == method
+    bundle, split = embedded
+    got = evaluate_rlm(bundle, split, "test", prompt, method=method).summary()
+    for key in ("hit@5", "ndcg@5", "hit@10", "ndcg@10"):
+        assert got[key] == pytest.approx(row[key], abs=1e-6), key
