@@ -175,6 +175,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                               top_k=args.top_k, surrogate=args.surrogate, ranking=args.ranking,
                               iterations=args.iterations, samples_per_user=args.samples_per_user,
                               max_users=args.users, personal_rule=args.personal_rule,
+                              personal_holdout=args.personal_holdout,
                               exclude_untrained=not args.allow_untrained, batch_size=args.batch_size, seed=args.seed)
     except ValueError as err:
         raise PapRecError(str(err)) from None
@@ -315,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--samples-per-user", type=int, default=1, help="training samples per user per gradient")
     se.add_argument("--users", type=int, help="search on the first N validation users (default: all)")
     se.add_argument("--personal-rule", choices=["strict", "likelihood-tiebreak"], default="strict")
+    se.add_argument("--personal-holdout", type=int, default=0, metavar="N",
+                    help="personal rounds also judge on each user's last N training items (kept out of gradients)")
     se.add_argument("--allow-untrained", action="store_true",
                     help="allow tokens that never occurred in the RLM's training texts")
     se.add_argument("--engine", choices=["fast", "reference"], default="fast")

@@ -18,9 +18,10 @@ def _decisions(events):
              getattr(e, "after", None), getattr(e, "changed", None)) for e in events if e.event != "run_started"]
 
 
-@pytest.mark.parametrize("surrogate", ["exact", "beam", "likelihood"])
-def test_fast_and_reference_engines_take_the_same_decisions(toy_rlm, toy_split, surrogate) -> None:
-    cfg = SearchConfig(**{**CFG.to_dict(), "surrogate": surrogate, "personal_rule": "likelihood-tiebreak"})
+@pytest.mark.parametrize(("surrogate", "holdout"), [("exact", 0), ("beam", 0), ("likelihood", 0), ("exact", 2)])
+def test_fast_and_reference_engines_take_the_same_decisions(toy_rlm, toy_split, surrogate, holdout) -> None:
+    cfg = SearchConfig(**{**CFG.to_dict(), "surrogate": surrogate, "personal_rule": "likelihood-tiebreak",
+                          "personal_holdout": holdout})
     fast = list(PapRecSearch(toy_rlm, toy_split, cfg, engine="fast").events())
     ref = list(PapRecSearch(toy_rlm, toy_split, cfg, engine="reference").events())
     assert _decisions(fast) == _decisions(ref)
@@ -121,3 +122,18 @@ def test_a_found_prompt_is_evaluated_on_the_users_it_searched(toy_rlm, toy_split
     assert res.users.tolist() == result.users == toy_split.eval_users[:5].tolist()
     with pytest.raises(UnknownUserError, match="was not searched"):
         evaluate_rlm(toy_rlm, toy_split, "test", f"run:{tmp_path / 'r'}", users=toy_split.eval_users[:6])
+
+
+def test_personal_holdout_judges_on_more_items_per_user(toy_rlm, toy_split) -> None:
+    cfg = SearchConfig(n_shared=1, n_personal=1, top_k=3, iterations=1, personal_holdout=2)
+    search = PapRecSearch(toy_rlm, toy_split, cfg)
+    judge = search.personal_valid
+    assert judge.rows_per_user.tolist() == [3] * len(search.users)
+    for r in range(6):
+        user = int(search.users[judge.row_user[r]])
+        train = toy_split.train[user]
+        assert judge.prompts.targets[r] in (toy_split.targets("valid")[user], train[-1], train[-2])
+        assert not judge.mask[r, judge.prompts.targets[r]]  # a row's target is never in its own history
+    prompts = search.training_prompts(0, "personal")
+    for u, t in zip(prompts.users, prompts.targets):
+        assert t not in toy_split.train[u][-2:]  # held-out items are not gradient targets

@@ -33,6 +33,7 @@ class SearchConfig:
     samples_per_user: int = 1  # training samples per user for each gradient
     max_users: int | None = None  # search on the first N validation users (None: all)
     personal_rule: str = "strict"  # strict (the paper) | likelihood-tiebreak
+    personal_holdout: int = 0  # personal rounds also judge on each user's last N training items (held out)
     exclude_untrained: bool = True  # keep only tokens seen in the RLM's training texts
     max_history: int = 20
     batch_size: int = 128  # prompts per forward pass
@@ -48,6 +49,8 @@ class SearchConfig:
         for name in ("top_k", "iterations", "samples_per_user", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.personal_holdout < 0:
+            raise ValueError("personal_holdout must be >= 0")
         self.layout  # validates task, slot counts and position
 
     @property

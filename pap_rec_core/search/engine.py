@@ -32,7 +32,6 @@ import numpy as np
 import torch
 
 from pap_rec_core.data.split import Split, Stage
-from pap_rec_core.evaluation.evaluator import history_mask
 from pap_rec_core.rlm.checkpoint import RLMBundle
 from pap_rec_core.rlm.ranking import collate
 from pap_rec_core.search.config import SearchConfig
@@ -67,6 +66,18 @@ class SearchState:
     personal: np.ndarray  # (U, P) int64
     converged: bool = False  # the last iteration changed no token
     value: float = float("nan")  # mean surrogate of the current tokens
+
+
+@dataclass(frozen=True)
+class Judge:
+    """Validation prompts a surrogate is computed on: one or more rows per searched user."""
+
+    prompts: SlotPrompts
+    histories: list  # (R,) history of each row (the reference engine renders from it)
+    row_user: np.ndarray  # (R,) row -> index into the searched users
+    mask: np.ndarray  # (R, I) items excluded from each row's ranking (its history)
+    mine: np.ndarray  # rows this process scores
+    rows_per_user: np.ndarray  # (U,)
 
 
 def _rng(seed: int, iteration: int, purpose: str) -> random.Random:
@@ -126,13 +137,27 @@ class PapRecSearch:
         self.allowed = torch.as_tensor(allowed_token_mask(self.tok, split.data, config.exclude_untrained and trained_here))
         self.allowed_ids = [int(i) for i in torch.nonzero(self.allowed).flatten()]
         self.embedding = self.model.token_embeddings.weight.detach()
-        targets = split.targets(Stage.VALID)[self.users]
-        self.valid = SlotPrompts.build(self.tok, self.layout, self.users,
-                                       [split.history(int(u), Stage.VALID) for u in self.users], targets)
-        self.valid_mask = history_mask(split, Stage.VALID, self.users)
         self.rank, self.world = rank_and_world()
-        self.mine = np.arange(len(self.users))[self.rank :: self.world]  # this process's rows (users)
+        self.mine = np.arange(len(self.users))[self.rank :: self.world]  # this process's users
+        targets = split.targets(Stage.VALID)[self.users]
+        valid_rows = [(r, split.history(int(u), Stage.VALID), int(targets[r])) for r, u in enumerate(self.users)]
+        self.valid = self._judge(valid_rows)  # the paper's: each user's validation item
+        holdout = [(r, train[: len(train) - j], int(train[len(train) - j]))
+                   for r, u in enumerate(self.users) for train in [split.train[int(u)]]
+                   for j in range(1, min(config.personal_holdout, len(train) - 1) + 1)]
+        self.personal_valid = self._judge(valid_rows + holdout) if holdout else self.valid
         self._clock0 = time.perf_counter()
+
+    def _judge(self, rows: list[tuple[int, np.ndarray, int]]) -> Judge:
+        rows = sorted(rows, key=lambda x: x[0])  # user-major
+        row_user = np.array([r for r, _, _ in rows], dtype=np.int64)
+        histories = [h for _, h, _ in rows]
+        prompts = SlotPrompts.build(self.tok, self.layout, self.users[row_user], histories, [t for _, _, t in rows])
+        mask = np.zeros((len(rows), self.split.data.n_items), dtype=bool)
+        for k, h in enumerate(histories):
+            mask[k, h] = True
+        return Judge(prompts, histories, row_user, mask, np.flatnonzero(np.isin(row_user, self.mine)),
+                     np.bincount(row_user, minlength=len(self.users)))
 
     # -- state ------------------------------------------------------------------------------------
     def initial_state(self) -> SearchState:
@@ -151,52 +176,60 @@ class PapRecSearch:
         return round(time.perf_counter() - self._clock0, 4)
 
     # -- surrogate --------------------------------------------------------------------------------
-    def values(self, tokens: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Per-user (surrogate, target log-likelihood) on validation with slot ``tokens`` (U, S)."""
-        cfg = self.config
-        vals, liks = np.zeros(len(self.users)), np.zeros(len(self.users))
-        for s in range(0, len(self.mine), cfg.batch_size):
-            rows = self.mine[s : s + cfg.batch_size]
-            if self.engine == "reference":
-                batch = collate([self.tok.encode_parts(self.layout.parts(
-                    int(self.users[r]), self.split.history(int(self.users[r]), Stage.VALID),
-                    shared=tokens[r, : self.layout.n_shared].tolist(),
-                    personal=tokens[r, self.layout.n_shared :].tolist())) for r in rows])
-            else:
-                batch = self.valid.fill(tokens[rows], rows)
-            vals[rows], liks[rows] = surrogate_values(cfg.surrogate, self.model, self.tok, batch,
-                                                      self.valid.targets[rows], self.valid_mask[rows], cfg.ranking,
-                                                      generate=self.engine == "reference")
-        _all_sum(vals, liks)
-        return vals, liks
+    def _score_rows(self, judge: Judge, tokens_rows: torch.Tensor, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Surrogate and likelihood of ``judge``'s ``rows`` with slot tokens ``tokens_rows`` (R, S)."""
+        if self.engine == "reference":  # render and tokenise every prompt, as the paper's code
+            n_shared = self.layout.n_shared
+            batch = collate([self.tok.encode_parts(self.layout.parts(
+                int(judge.prompts.users[r]), judge.histories[r], shared=t[:n_shared].tolist(),
+                personal=t[n_shared:].tolist())) for r, t in zip(rows, tokens_rows)])
+        else:
+            batch = judge.prompts.fill(tokens_rows, rows)
+        return surrogate_values(self.config.surrogate, self.model, self.tok, batch, judge.prompts.targets[rows],
+                                judge.mask[rows], self.config.ranking, generate=self.engine == "reference")
 
-    def values_of_candidates(self, tokens: torch.Tensor, slot: int, candidates: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def values(self, tokens: torch.Tensor, judge: Judge | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per-user (surrogate, target log-likelihood), means over the user's rows of ``judge`` (default:
+        the validation item), with slot ``tokens`` (U, S)."""
+        judge = judge or self.valid
+        vals, liks = np.zeros(len(self.users)), np.zeros(len(self.users))
+        bs = self.config.batch_size
+        for s in range(0, len(judge.mine), bs):
+            rows = judge.mine[s : s + bs]
+            v, l_ = self._score_rows(judge, tokens[judge.row_user[rows]], rows)
+            np.add.at(vals, judge.row_user[rows], v)
+            np.add.at(liks, judge.row_user[rows], l_)
+        _all_sum(vals, liks)
+        return vals / judge.rows_per_user, liks / judge.rows_per_user
+
+    def values_of_candidates(self, tokens: torch.Tensor, slot: int, candidates: torch.Tensor,
+                             judge: Judge | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(C, U) surrogate values and likelihoods with slot ``slot`` set to each candidate column
         (``candidates`` (U, C): per-user candidates; shared slots give the same one to every user)."""
+        judge = judge or self.valid
         n_c = candidates.shape[1]
         out_v, out_l = np.zeros((n_c, len(self.users))), np.zeros((n_c, len(self.users)))
         if self.engine == "reference":  # one candidate per pass, as the paper's code
             for c in range(n_c):
                 t = tokens.clone()
                 t[:, slot] = candidates[:, c]
-                out_v[c], out_l[c] = self.values(t)
+                out_v[c], out_l[c] = self.values(t, judge)
             return out_v, out_l
-        # fast: all candidates of the slot in the same passes (candidate-major blocks of this process's users)
-        n_u, mine = len(self.users), self.mine
-        all_tokens = tokens[mine].repeat(n_c, 1)
-        all_tokens[:, slot] = candidates[mine].T.reshape(-1)
+        # fast: all candidates of the slot in the same passes (candidate-major blocks of this process's rows)
+        mine = judge.mine
+        users_of = judge.row_user[mine]
+        all_tokens = tokens[users_of].repeat(n_c, 1)
+        all_tokens[:, slot] = candidates[users_of].T.reshape(-1)
         all_rows = np.tile(mine, n_c)
         all_cand = np.repeat(np.arange(n_c), len(mine))
         bs = self.config.batch_size
         for s in range(0, len(all_rows), bs):
             idx = np.arange(s, min(len(all_rows), s + bs))
-            rows, cs = all_rows[idx], all_cand[idx]
-            batch = self.valid.fill(all_tokens[idx], rows)
-            out_v[cs, rows], out_l[cs, rows] = surrogate_values(self.config.surrogate, self.model, self.tok, batch,
-                                                                self.valid.targets[rows], self.valid_mask[rows],
-                                                                self.config.ranking, generate=False)
+            v, l_ = self._score_rows(judge, all_tokens[idx], all_rows[idx])
+            np.add.at(out_v, (all_cand[idx], judge.row_user[all_rows[idx]]), v)
+            np.add.at(out_l, (all_cand[idx], judge.row_user[all_rows[idx]]), l_)
         _all_sum(out_v, out_l)
-        return out_v, out_l
+        return out_v / judge.rows_per_user, out_l / judge.rows_per_user
 
     # -- gradients --------------------------------------------------------------------------------
     def training_prompts(self, iteration: int, kind: str) -> SlotPrompts:
@@ -206,8 +239,9 @@ class PapRecSearch:
         users, hists, targets = [], [], []
         for row, u in enumerate(self.users):  # every process draws every sample: the same stream
             train = self.split.train[int(u)]
+            usable = max(1, len(train) - self.config.personal_holdout)  # held-out positions stay out
             for _ in range(self.config.samples_per_user):
-                t = rng.randrange(1, len(train)) if len(train) > 1 else 0
+                t = rng.randrange(1, usable) if usable > 1 else 0
                 if row not in mine:
                     continue
                 users.append(int(u))
@@ -281,7 +315,7 @@ class PapRecSearch:
         p = _rng(self.config.seed, it, "personal-slot").randrange(self.layout.n_personal)
         slot = n_shared + p
         tokens = self._tokens(state.shared, state.personal)
-        current, lik = self.values(tokens)
+        current, lik = self.values(tokens, self.personal_valid)
         grads, loss = self.gradients(self.training_prompts(it, "personal"), tokens)
         yield GradientComputed(time=self._now(), iteration=it, kind="personal", slots=[slot],
                                samples=len(self.users) * self.config.samples_per_user, loss=loss,
@@ -289,7 +323,7 @@ class PapRecSearch:
         scores = candidate_scores(grads[:, slot], self.embedding, self.allowed,
                                   torch.as_tensor(state.personal[:, p]))  # (U, V)
         cands = top_candidates(scores, self.config.top_k)  # (U, k)
-        vals, liks = self.values_of_candidates(tokens, slot, cands)  # (k, U)
+        vals, liks = self.values_of_candidates(tokens, slot, cands, self.personal_valid)  # (k, U)
         before_value = float(current.mean())
         best_v, best_l = current.copy(), lik.copy()
         choice = np.full(len(self.users), -1)
@@ -304,9 +338,10 @@ class PapRecSearch:
             new = int(cands[r, choice[r]])
             changed[str(int(self.users[r]))] = [int(state.personal[r, p]), new]
             state.personal[r, p] = new
-        state.value = float(best_v.mean())
+        state.value = float(best_v.mean() if self.personal_valid is self.valid
+                            else self.values(self._tokens(state.shared, state.personal))[0].mean())
         yield PersonalRound(time=self._now(), iteration=it, slot=slot, users_changed=len(changed),
-                            value_before=before_value, value_after=state.value, changed=changed,
+                            value_before=before_value, value_after=float(best_v.mean()), changed=changed,
                             seconds=time.perf_counter() - t0)
         return bool(changed)
 

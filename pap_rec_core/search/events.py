@@ -108,7 +108,7 @@ class PersonalRound(SearchEvent):
     iteration: int = 0
     slot: int = 0
     users_changed: int = 0
-    value_before: float = 0.0
+    value_before: float = 0.0  # mean surrogate on the personal rounds' judge (validation + held-out items)
     value_after: float = 0.0
     changed: dict = field(default_factory=dict)  # user index (str) -> [before, after] token ids
     seconds: float = 0.0
