@@ -118,7 +118,7 @@ def test_top_candidates_best_first_ties_by_token_id() -> None:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_beam_target_ranks_equal_the_ranks_in_beam_lists(tok, seed) -> None:
     from pap_rec_core.evaluation.metrics import ranks_from_lists
-    from pap_rec_core.rlm.ranking import beam_rank
+    from pap_rec_core.rlm.ranking import beam_rank, score_items
     from pap_rec_core.search.surrogate import beam_target_ranks
 
     torch.manual_seed(seed)
@@ -140,5 +140,7 @@ def test_beam_target_ranks_equal_the_ranks_in_beam_lists(tok, seed) -> None:
             mask_t = mask.copy()
             mask_t[np.arange(12), targets] = False
             expected = ranks_from_lists(lists, targets, [set(np.flatnonzero(m)) for m in mask_t])
-            got = beam_target_ranks(model, tok, batch, targets, mask_t, num_beams=beams, top_n=top)
+            got, loglik = beam_target_ranks(model, tok, batch, targets, mask_t, num_beams=beams, top_n=top)
             assert np.array_equal(got, expected), (beams, top)
+            exact = score_items(model, tok, batch, candidates=torch.as_tensor(targets)[:, None])[:, 0]
+            assert np.allclose(loglik, exact.numpy(), atol=1e-5)

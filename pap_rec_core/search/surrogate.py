@@ -35,9 +35,9 @@ def surrogate_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedB
             lists = beam_rank(model, tok, batch, num_beams=20, top_n=5)
             exclude = None if history_mask is None else [set(np.flatnonzero(row).tolist()) for row in history_mask]
             ranks = ranks_from_lists(lists, targets, exclude)
+            lik = score_items(model, tok, batch, candidates=torch.as_tensor(targets)[:, None]).numpy()[:, 0]
         else:
-            ranks = beam_target_ranks(model, tok, batch, targets, history_mask, num_beams=20, top_n=5)
-        lik = score_items(model, tok, batch, candidates=torch.as_tensor(targets)[:, None]).numpy()[:, 0]
+            ranks, lik = beam_target_ranks(model, tok, batch, targets, history_mask, num_beams=20, top_n=5)
         return ndcg5_plus_hit5(ranks), lik.astype(np.float64)
     scores = score_items(model, tok, batch, include_eos=ranking == "exact").numpy()
     lik = scores[np.arange(len(targets)), targets].astype(np.float64)
@@ -48,16 +48,17 @@ def surrogate_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedB
 
 @torch.no_grad()
 def beam_target_ranks(model: RecLM, tok: RecTokenizer, batch: EncodedBatch, targets: np.ndarray,
-                      history_mask: np.ndarray | None, num_beams: int = 20, top_n: int = 5) -> np.ndarray:
-    """(B,) rank of each target in its beam-search list (top ``top_n`` of ``num_beams`` beams, history
-    items then removed, as the evaluator does), ``inf`` when absent — for single-token items, without
-    building the lists.
+                      history_mask: np.ndarray | None, num_beams: int = 20,
+                      top_n: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """``(ranks, loglik)``: (B,) rank of each target in its beam-search list (top ``top_n`` of
+    ``num_beams`` beams, history items then removed, as the evaluator does; ``inf`` when absent) and
+    the target's sequence log-likelihood — for single-token items, without building the lists.
 
     Beam search keeps the ``num_beams`` items of highest first-step log-probability ``lp1`` and orders
     them by ``total = lp1 + log p(</s> | item)`` (see ``beam_top_items``). A target outside those beams
-    is not listed — most users, and they need no second step at all. Otherwise only items that can
-    outrank it matter, and since ``total <= lp1`` those are the beams with ``lp1 >= total(target)``:
-    the second step runs for the target and them alone. Ties are ordered as ``beam_top_items`` orders
+    is not listed — most users. Otherwise only items that can outrank it matter, and since
+    ``total <= lp1`` those are the beams with ``lp1 >= total(target)``: the second step runs for every
+    target (its likelihood is returned too) and for those beams alone. Ties are ordered as ``beam_top_items`` orders
     them (by first-step rank)."""
     device = next(model.parameters()).device
     batch = batch.to(device)
@@ -68,15 +69,17 @@ def beam_target_ranks(model: RecLM, tok: RecTokenizer, batch: EncodedBatch, targ
     beams = min(num_beams, stop - start)
     lp1, items = torch.topk(first, beams, dim=-1)  # (B, beams), best first
     targets_t = torch.as_tensor(targets, device=device)
+    everyone = torch.arange(len(targets), device=device)
+    loglik = first[everyone, targets_t] + eos_after_pairs(model, hidden, batch.attention_mask, everyone,
+                                                           targets_t + start)
     hit = items == targets_t[:, None]
     ranks = np.full(len(targets), np.inf)
     rows = torch.nonzero(hit.any(1)).flatten()
     if not len(rows):
-        return ranks
+        return ranks, loglik.cpu().numpy()
     sub_hidden, sub_mask = hidden[rows], batch.attention_mask[rows]
-    local = torch.arange(len(rows), device=device)
     t_pos = hit[rows].float().argmax(1)  # position of the target among the beams
-    t_total = lp1[rows, t_pos] + eos_after_pairs(model, sub_hidden, sub_mask, local, targets_t[rows] + start)
+    t_total = loglik[rows]
     # beams that may outrank the target: lp1 >= total(target), other than the target itself
     may = (lp1[rows] >= t_total[:, None]) & ~hit[rows]
     pr, pc = torch.nonzero(may, as_tuple=True)
@@ -93,4 +96,4 @@ def beam_target_ranks(model: RecLM, tok: RecTokenizer, batch: EncodedBatch, targ
         if history_mask is not None:
             ahead = ahead[~history_mask[r][ahead]]
         ranks[r] = 1 + len(ahead)
-    return ranks
+    return ranks, loglik.cpu().numpy()
