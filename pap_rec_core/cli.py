@@ -302,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     se = sub.add_parser("search", help="search shared and personalised prompt tokens for a frozen RLM (PAP-REC)")
     se.add_argument("--model", required=True, metavar="DIR", help="model directory (from train-rlm)")
     se.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (trace.jsonl); rerun to resume")
-    se.add_argument("--task", choices=["sequential"], default="sequential")
+    se.add_argument("--task", choices=["sequential", "direct"], default="sequential",
+                    help="sequential (full ranking) or direct (the fixed 1+99 candidates, listed in the prompt)")
     se.add_argument("--shared", type=int, default=5, help="shared slots (default: %(default)s)")
     se.add_argument("--personal", type=int, default=0, help="personalised slots per user (default: %(default)s)")
     se.add_argument("--position", choices=["suffix", "prefix"], default="suffix",

@@ -137,3 +137,29 @@ def test_personal_holdout_judges_on_more_items_per_user(toy_rlm, toy_split) -> N
     prompts = search.training_prompts(0, "personal")
     for u, t in zip(prompts.users, prompts.targets):
         assert t not in toy_split.train[u][-2:]  # held-out items are not gradient targets
+
+
+@pytest.mark.parametrize("surrogate", ["exact", "likelihood"])
+def test_direct_task_search_engines_agree_and_evaluate(toy_rlm, toy_split, tmp_path, surrogate) -> None:
+    from pap_rec_core.rlm.evaluate import evaluate_rlm
+
+    cfg = SearchConfig(task="direct", n_shared=2, n_personal=1, top_k=2, iterations=2, surrogate=surrogate,
+                       personal_rule="likelihood-tiebreak")
+    fast = list(PapRecSearch(toy_rlm, toy_split, cfg).events())
+    ref = list(PapRecSearch(toy_rlm, toy_split, cfg, engine="reference").events())
+    assert _decisions(fast) == _decisions(ref)
+    search = PapRecSearch(toy_rlm, toy_split, cfg)
+    judge = search.valid
+    assert judge.candidates.shape == (24, 6)
+    assert (judge.candidates[np.arange(24), judge.target_col] == toy_split.targets("valid")[search.users]).all()
+    prompts = search.training_prompts(0, "shared")
+    start, stop = toy_rlm.tokenizer.item_token_range()
+    for row, target in enumerate(prompts.targets):  # each training prompt lists 6 candidates, its target among them
+        ids = prompts.base.input_ids[row]
+        listed = ids[(ids >= start) & (ids < stop)] - start
+        assert len(listed) == 6 and target in listed.tolist()
+    result = run_search(toy_rlm, toy_split, cfg, tmp_path / "d")
+    res = evaluate_rlm(toy_rlm, toy_split, "test", f"run:{tmp_path / 'd'}", method="first-token")
+    assert res.task.value == "direct" and len(res.users) == 24 and result.config.task == "direct"
+    with pytest.raises(ValueError, match="direct task"):
+        SearchConfig(task="direct", surrogate="beam")

@@ -51,6 +51,8 @@ class SearchConfig:
                 raise ValueError(f"{name} must be >= 1")
         if self.personal_holdout < 0:
             raise ValueError("personal_holdout must be >= 0")
+        if self.task == "direct" and (self.surrogate == "beam" or self.personal_holdout):
+            raise ValueError("the direct task's search takes the exact or likelihood surrogate, no personal holdout")
         self.layout  # validates task, slot counts and position
 
     @property

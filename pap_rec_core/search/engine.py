@@ -51,7 +51,7 @@ from pap_rec_core.search.events import (
 )
 from pap_rec_core.search.hotflip import candidate_scores, slot_gradients, top_candidates
 from pap_rec_core.search.slots import SlotPrompts
-from pap_rec_core.search.surrogate import surrogate_values
+from pap_rec_core.search.surrogate import direct_values, surrogate_values
 from pap_rec_core.search.vocab import allowed_token_mask
 
 ENGINES = ("fast", "reference")
@@ -78,6 +78,8 @@ class Judge:
     mask: np.ndarray  # (R, I) items excluded from each row's ranking (its history)
     mine: np.ndarray  # rows this process scores
     rows_per_user: np.ndarray  # (U,)
+    candidates: np.ndarray | None = None  # direct task: (R, C) candidate lists as shown
+    target_col: np.ndarray | None = None  # direct task: (R,) column of the target in ``candidates``
 
 
 def _rng(seed: int, iteration: int, purpose: str) -> random.Random:
@@ -123,8 +125,6 @@ class PapRecSearch:
                  engine: str = "fast"):
         if engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
-        if config.task != "sequential":
-            raise NotImplementedError("the direct task's search is not implemented yet")
         self.bundle, self.split, self.config, self.engine = bundle, split, config, engine
         self.model, self.tok = bundle.model.eval(), bundle.tokenizer
         for p in self.model.parameters():
@@ -140,24 +140,39 @@ class PapRecSearch:
         self.rank, self.world = rank_and_world()
         self.mine = np.arange(len(self.users))[self.rank :: self.world]  # this process's users
         targets = split.targets(Stage.VALID)[self.users]
-        valid_rows = [(r, split.history(int(u), Stage.VALID), int(targets[r])) for r, u in enumerate(self.users)]
+        if config.task == "direct":  # fixed negatives of the split, shown in a seeded order per user
+            cands = split.candidates(Stage.VALID, self.users)  # target in column 0
+            order_rng = np.random.default_rng(config.seed)
+            shown = [row[order_rng.permutation(len(row))] for row in cands]
+            valid_rows = [(r, None, int(targets[r]), shown[r]) for r in range(len(self.users))]
+        else:
+            valid_rows = [(r, split.history(int(u), Stage.VALID), int(targets[r]), None)
+                          for r, u in enumerate(self.users)]
         self.valid = self._judge(valid_rows)  # the paper's: each user's validation item
-        holdout = [(r, train[: len(train) - j], int(train[len(train) - j]))
+        holdout = [(r, train[: len(train) - j], int(train[len(train) - j]), None)
                    for r, u in enumerate(self.users) for train in [split.train[int(u)]]
                    for j in range(1, min(config.personal_holdout, len(train) - 1) + 1)]
         self.personal_valid = self._judge(valid_rows + holdout) if holdout else self.valid
         self._clock0 = time.perf_counter()
 
-    def _judge(self, rows: list[tuple[int, np.ndarray, int]]) -> Judge:
+    def _judge(self, rows: list[tuple[int, np.ndarray | None, int, np.ndarray | None]]) -> Judge:
+        """Rows ``(user row, history, target, candidates)``: history for the sequential task, candidate
+        list (containing the target) for the direct task."""
         rows = sorted(rows, key=lambda x: x[0])  # user-major
-        row_user = np.array([r for r, _, _ in rows], dtype=np.int64)
-        histories = [h for _, h, _ in rows]
-        prompts = SlotPrompts.build(self.tok, self.layout, self.users[row_user], histories, [t for _, _, t in rows])
+        row_user = np.array([r[0] for r in rows], dtype=np.int64)
+        histories = [r[1] for r in rows]
+        targets = [r[2] for r in rows]
+        direct = self.config.task == "direct"
+        cands = np.stack([r[3] for r in rows]) if direct else None
+        prompts = SlotPrompts.build(self.tok, self.layout, self.users[row_user], histories, targets,
+                                    candidates=list(cands) if direct else None)
         mask = np.zeros((len(rows), self.split.data.n_items), dtype=bool)
         for k, h in enumerate(histories):
-            mask[k, h] = True
+            if h is not None:
+                mask[k, h] = True
+        target_col = np.array([int(np.flatnonzero(c == t)[0]) for c, t in zip(cands, targets)]) if direct else None
         return Judge(prompts, histories, row_user, mask, np.flatnonzero(np.isin(row_user, self.mine)),
-                     np.bincount(row_user, minlength=len(self.users)))
+                     np.bincount(row_user, minlength=len(self.users)), cands, target_col)
 
     # -- state ------------------------------------------------------------------------------------
     def initial_state(self) -> SearchState:
@@ -180,11 +195,15 @@ class PapRecSearch:
         """Surrogate and likelihood of ``judge``'s ``rows`` with slot tokens ``tokens_rows`` (R, S)."""
         if self.engine == "reference":  # render and tokenise every prompt, as the paper's code
             n_shared = self.layout.n_shared
+            cands = judge.candidates
             batch = collate([self.tok.encode_parts(self.layout.parts(
-                int(judge.prompts.users[r]), judge.histories[r], shared=t[:n_shared].tolist(),
-                personal=t[n_shared:].tolist())) for r, t in zip(rows, tokens_rows)])
+                int(judge.prompts.users[r]), judge.histories[r], None if cands is None else cands[r],
+                shared=t[:n_shared].tolist(), personal=t[n_shared:].tolist())) for r, t in zip(rows, tokens_rows)])
         else:
             batch = judge.prompts.fill(tokens_rows, rows)
+        if judge.candidates is not None:
+            return direct_values(self.config.surrogate, self.model, self.tok, batch, judge.candidates[rows],
+                                 judge.target_col[rows], self.config.ranking)
         return surrogate_values(self.config.surrogate, self.model, self.tok, batch, judge.prompts.targets[rows],
                                 judge.mask[rows], self.config.ranking, generate=self.engine == "reference")
 
@@ -236,18 +255,36 @@ class PapRecSearch:
         """``samples_per_user`` training samples (history prefix -> next training item) per user."""
         rng = _rng(self.config.seed, iteration, f"samples-{kind}")
         mine = set(self.mine.tolist())
-        users, hists, targets = [], [], []
+        direct = self.config.task == "direct"
+        n_neg = self.split.negatives.shape[1] if direct else 0
+        users, hists, targets, cands = [], [], [], []
         for row, u in enumerate(self.users):  # every process draws every sample: the same stream
             train = self.split.train[int(u)]
             usable = max(1, len(train) - self.config.personal_holdout)  # held-out positions stay out
             for _ in range(self.config.samples_per_user):
                 t = rng.randrange(1, usable) if usable > 1 else 0
+                target = int(train[t]) if len(train) else int(self.split.targets(Stage.VALID)[int(u)])
+                shown = self._direct_candidates(int(u), target, n_neg, rng) if direct else None
                 if row not in mine:
                     continue
                 users.append(int(u))
-                hists.append(train[:t])
-                targets.append(int(train[t]) if len(train) else int(self.split.targets(Stage.VALID)[int(u)]))
-        return SlotPrompts.build(self.tok, self.layout, users, hists, targets)
+                hists.append(None if direct else train[:t])
+                targets.append(target)
+                cands.append(shown)
+        return SlotPrompts.build(self.tok, self.layout, users, hists, targets, candidates=cands if direct else None)
+
+    def _direct_candidates(self, user: int, target: int, n_neg: int, rng: random.Random) -> np.ndarray:
+        """A training candidate list: the target and ``n_neg`` items the user never interacted with."""
+        seen = set(self.split.data.sequences[user].tolist())
+        pool_size = self.split.data.n_items - len(seen)
+        negatives: list[int] = []
+        while len(negatives) < min(n_neg, pool_size):
+            j = rng.randrange(self.split.data.n_items)
+            if j not in seen and j not in negatives:
+                negatives.append(j)
+        shown = negatives + [target]
+        rng.shuffle(shown)
+        return np.asarray(shown, dtype=np.int64)
 
     def gradients(self, prompts: SlotPrompts, tokens: torch.Tensor) -> tuple[torch.Tensor, float]:
         """(U, S, D) per-user gradient at every slot (mean over the user's samples) and the mean loss."""

@@ -47,6 +47,21 @@ def surrogate_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedB
 
 
 @torch.no_grad()
+def direct_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedBatch, candidates: np.ndarray,
+                  target_col: np.ndarray, ranking: str = "first-token") -> tuple[np.ndarray, np.ndarray]:
+    """The direct task's ``(values, loglik)``: the target ranked among its row's candidates (``exact``:
+    NDCG@5 + HR@5; ``likelihood``: the target's log-likelihood)."""
+    if kind == "beam":
+        raise ValueError("the beam surrogate is not defined for the direct task; use exact or likelihood")
+    scores = score_items(model, tok, batch, candidates=torch.as_tensor(candidates),
+                         include_eos=ranking == "exact" or kind == "likelihood").numpy().astype(np.float64)
+    lik = scores[np.arange(len(target_col)), target_col]
+    if kind == "likelihood":
+        return lik, lik
+    return ndcg5_plus_hit5(ranks_from_scores(scores, target_col)), lik
+
+
+@torch.no_grad()
 def beam_target_ranks(model: RecLM, tok: RecTokenizer, batch: EncodedBatch, targets: np.ndarray,
                       history_mask: np.ndarray | None, num_beams: int = 20,
                       top_n: int = 5) -> tuple[np.ndarray, np.ndarray]:
