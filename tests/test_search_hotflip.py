@@ -144,3 +144,39 @@ def test_beam_target_ranks_equal_the_ranks_in_beam_lists(tok, seed) -> None:
             assert np.array_equal(got, expected), (beams, top)
             exact = score_items(model, tok, batch, candidates=torch.as_tensor(targets)[:, None])[:, 0]
             assert np.allclose(loglik, exact.numpy(), atol=1e-5)
+
+
+def test_filling_slots_equals_tokenising_the_prompt(tok) -> None:
+    from pap_rec_core.search.slots import SlotPrompts
+
+    words = _words(tok)
+    layout = PromptLayout(n_shared=2, n_personal=1)
+    users, hists = [0, 2, 1], [np.array([0, 1]), np.array([3, 4, 6, 2]), np.array([5])]
+    prompts = SlotPrompts.build(tok, layout, users, hists, [2, 5, 0])
+    tokens = torch.tensor([[words[3], words[6], words[1]], [words[5], words[2], words[6]], [words[0], words[0], words[4]]])
+    filled = prompts.fill(tokens)
+    for r in range(3):
+        enc = tok.encode_parts(layout.parts(users[r], hists[r], shared=tokens[r, :2].tolist(),
+                                            personal=tokens[r, 2:].tolist()))
+        n = len(enc.input_ids)
+        assert filled.input_ids[r, :n].tolist() == list(enc.input_ids)
+        assert filled.whole_word_ids[r, :n].tolist() == list(enc.whole_word_ids)
+        assert filled.attention_mask[r].sum() == n and filled.slots[r].tolist() == list(enc.slots)
+    rows = np.array([2, 0])
+    sub = prompts.fill(tokens[rows], rows)
+    assert torch.equal(sub.input_ids, filled.input_ids[rows])
+    with pytest.raises(ValueError, match="word-initial"):
+        SlotPrompts.build(tok, layout, users, hists, [2, 5, 0], placeholder=int(np.flatnonzero(~tok.word_initial_mask())[3]))
+
+
+def test_allowed_vocabulary_mask(tok) -> None:
+    from pap_rec_core.data import build_interactions
+    from pap_rec_core.search.vocab import allowed_token_mask
+
+    data = build_interactions(["a", "a", "b"], ["x", "y", "x"], name="t", source="test")
+    loose = allowed_token_mask(tok, data, exclude_untrained=False)
+    assert loose.tolist() == tok.word_initial_mask().tolist()
+    assert not loose[[0, 1, 2]].any() and not loose[tok.sp_size :].any()  # specials, items and users
+    strict = allowed_token_mask(tok, data)
+    assert (strict <= loose).all() and strict.sum() < loose.sum()  # pieces absent from the training texts go
+    assert strict[tok.encode_text(" user")[0]]  # template words stay
