@@ -168,3 +168,23 @@ def test_search_under_torchrun_takes_the_tokens_of_one_process(tmp_path) -> None
     assert events.count("run_started") == 1 and events[-1] == "finished"  # one writer
     records = [json.loads(x) for x in (tmp_path / "one" / "trace.jsonl").read_text().splitlines()]
     assert any(r["event"] == "token_accepted" or r.get("users_changed") for r in records)  # decisions were taken
+
+
+def test_early_stopping_on_patience_and_on_resume(toy_split, tmp_path) -> None:
+    index = build_item_index(toy_split.data, "random", seed=0)
+    scores = iter([0.5, 0.4, 0.3, 0.9, 0.1, 0.1])  # the best is the first validation
+
+    def validate(model, tok) -> float:
+        return next(scores)
+
+    cfg = _cfg(max_steps=30, eval_every=5, patience=2)
+    _, report = train_rlm(toy_split, index, cfg, tmp_path / "m", progress=False, validate=validate)
+    assert report.stopped_by == "patience" and report.steps == 15 and report.best_step == 5
+    assert [c["step"] for c in report.curve] == [5, 10, 15]
+    # Rerunning the finished directory resumes, sees the patience already spent and stops at once
+    _, again = train_rlm(toy_split, index, cfg, tmp_path / "m", progress=False, validate=validate)
+    assert again.steps == 15 and again.stopped_by == "patience" and next(scores) == 0.9  # no validation ran
+    # patience may change on resume (like the time limit): a larger one continues the same run
+    _, more = train_rlm(toy_split, index, _cfg(max_steps=30, eval_every=5, patience=3), tmp_path / "m",
+                        progress=False, validate=lambda m, t: 0.0)
+    assert more.steps == 20 and more.best_step == 5
