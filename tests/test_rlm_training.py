@@ -73,17 +73,20 @@ def test_random_word_prompt_keeps_key_info(toy_split, tmp_path) -> None:
     assert random_word_source(source, tok, seed=1) == randomized
 
 
-def test_cli_train_and_evaluate(tmp_path, capsys) -> None:
-    from pap_rec_core.cli import main
-
-    # A small RecBole atomic dataset on disk.
+def _toy_recbole(tmp_path, n_users: int, length: int, n_items: int, stride: int = 1):
+    """A small RecBole atomic dataset on disk: user u walks items (stride*u + t) % n_items."""
     lines = ["user_id:token\titem_id:token\ttimestamp:float"]
-    for u in range(12):
-        for t in range(6):
-            lines.append(f"{u}\t{(u + t) % 15}\t{t}")
+    lines += [f"{u}\t{(stride * u + t) % n_items}\t{t}" for u in range(n_users) for t in range(length)]
     d = tmp_path / "toyrb"
     d.mkdir()
     (d / "toyrb.inter").write_text("\n".join(lines) + "\n")
+    return d
+
+
+def test_cli_train_and_evaluate(tmp_path, capsys) -> None:
+    from pap_rec_core.cli import main
+
+    d = _toy_recbole(tmp_path, n_users=12, length=6, n_items=15)
     out = tmp_path / "model"
     assert main(["-q", "train-rlm", "--dataset", str(d), "--preset", "tiny", "--max-steps", "4",
                  "--negatives", "5", "--out", str(out)]) == 0
@@ -144,13 +147,7 @@ def test_search_under_torchrun_takes_the_tokens_of_one_process(tmp_path) -> None
     from pap_rec_core.cli import main
     from pap_rec_core.search import SearchResult
 
-    lines = ["user_id:token\titem_id:token\ttimestamp:float"]
-    for u in range(14):
-        for t in range(7):
-            lines.append(f"{u}\t{(3 * u + t) % 17}\t{t}")
-    d = tmp_path / "toyrb"
-    d.mkdir()
-    (d / "toyrb.inter").write_text("\n".join(lines) + "\n")
+    d = _toy_recbole(tmp_path, n_users=14, length=7, n_items=17, stride=3)
     model = tmp_path / "model"
     assert main(["-q", "train-rlm", "--dataset", str(d), "--preset", "tiny", "--max-steps", "30",
                  "--negatives", "5", "--out", str(model)]) == 0

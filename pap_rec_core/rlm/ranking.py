@@ -152,6 +152,20 @@ def _score_sequences(model: RecLM, hidden, mask, sequences: list[tuple[int, ...]
     return out
 
 
+def first_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_beams: int):
+    """The first step of item beam search (single-token items): ``(batch on the model's device, encoder
+    output, (B, I) first-step item log-probabilities (full-vocabulary normalised), (B, beams) their
+    top values, (B, beams) the item indices, best first)``."""
+    device = next(model.parameters()).device
+    batch = batch.to(device)
+    hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+    start, stop = tokenizer.item_token_range()
+    first = _decoder_logprobs(model, hidden, batch.attention_mask,
+                              torch.full((hidden.shape[0], 1), PAD_ID, device=device))[:, 0, start:stop]
+    lp1, items = torch.topk(first, min(num_beams, stop - start), dim=-1)
+    return batch, hidden, first, lp1, items
+
+
 @torch.no_grad()
 def beam_top_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_beams: int = 20,
                    top_n: int = 10) -> list[list[int]]:
@@ -165,15 +179,10 @@ def beam_top_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, n
     second step for those items only. Tested to give ``beam_rank``'s lists."""
     if not tokenizer.item_tokens:
         raise ValueError("beam_top_items needs single-token items; use beam_rank for digit-text items")
-    device = next(model.parameters()).device
-    batch = batch.to(device)
-    hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
-    start, stop = tokenizer.item_token_range()
-    first = _decoder_logprobs(model, hidden, batch.attention_mask,
-                              torch.full((hidden.shape[0], 1), PAD_ID, device=device))[:, 0, start:stop]
-    beams = min(num_beams, stop - start)
-    lp1, items = torch.topk(first, beams, dim=-1)  # (B, beams)
+    batch, hidden, first, lp1, items = first_step_beams(model, tokenizer, batch, num_beams)
+    start, _ = tokenizer.item_token_range()
     total = lp1 + _eos_after_items(model, hidden, batch.attention_mask, items + start, 2048)
+    beams = items.shape[1]
     order = torch.sort(total, dim=-1, descending=True, stable=True).indices[:, : min(top_n, beams)]
     return items.gather(1, order).cpu().tolist()
 

@@ -13,8 +13,7 @@ import torch
 
 from pap_rec_core.evaluation.metrics import ranks_from_lists, ranks_from_scores
 from pap_rec_core.rlm.model import RecLM
-from pap_rec_core.rlm.ranking import EncodedBatch, _decoder_logprobs, beam_rank, eos_after_pairs, score_items
-from pap_rec_core.rlm.tokenizer import PAD_ID
+from pap_rec_core.rlm.ranking import EncodedBatch, beam_rank, eos_after_pairs, first_step_beams, score_items
 from pap_rec_core.rlm.tokenizer import RecTokenizer
 
 
@@ -73,16 +72,11 @@ def beam_target_ranks(model: RecLM, tok: RecTokenizer, batch: EncodedBatch, targ
     them by ``total = lp1 + log p(</s> | item)`` (see ``beam_top_items``). A target outside those beams
     is not listed — most users. Otherwise only items that can outrank it matter, and since
     ``total <= lp1`` those are the beams with ``lp1 >= total(target)``: the second step runs for every
-    target (its likelihood is returned too) and for those beams alone. Ties are ordered as ``beam_top_items`` orders
-    them (by first-step rank)."""
-    device = next(model.parameters()).device
-    batch = batch.to(device)
-    hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
-    start, stop = tok.item_token_range()
-    first = _decoder_logprobs(model, hidden, batch.attention_mask,
-                              torch.full((hidden.shape[0], 1), PAD_ID, device=device))[:, 0, start:stop]
-    beams = min(num_beams, stop - start)
-    lp1, items = torch.topk(first, beams, dim=-1)  # (B, beams), best first
+    target (its likelihood is returned too) and for those beams alone. Ties are ordered as
+    ``beam_top_items`` orders them (by first-step rank)."""
+    batch, hidden, first, lp1, items = first_step_beams(model, tok, batch, num_beams)  # beams best first
+    device, beams = hidden.device, items.shape[1]
+    start, _ = tok.item_token_range()
     targets_t = torch.as_tensor(targets, device=device)
     everyone = torch.arange(len(targets), device=device)
     loglik = first[everyone, targets_t] + eos_after_pairs(model, hidden, batch.attention_mask, everyone,
