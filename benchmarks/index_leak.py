@@ -79,8 +79,9 @@ def main(argv=None) -> None:
     args.out.with_suffix(".json").write_text(json.dumps(out, indent=2))
     lines = ["# P5's item-index leak (digit-text item ids)", "",
              f"{args.dataset}, leave-one-out, test, history masked, template 2-3, exact ranking; demo recipe with "
-             f"items and users as digit text, {args.steps} steps, seed {args.seed}. Regenerate: "
-             f"`python benchmarks/index_leak.py --steps {args.steps}`.", "",
+             f"items and users as digit text, up to {args.steps} steps or {args.time_limit:g} minutes per model "
+             f"(both trained at once, {args.threads} thread(s) each), seed {args.seed}. Regenerate: "
+             f"`python benchmarks/index_leak.py --steps {args.steps} --time-limit {args.time_limit:g}`.", "",
              "| item index | test item = max history id + 1 | steps | hit@5 | ndcg@5 | hit@10 | ndcg@10 |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
