@@ -12,6 +12,7 @@ import random
 import re
 import string
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -60,10 +61,12 @@ class PromptSpec:
         if self.kind == "manual" and get_template(self.value).family is Family.DIRECT:
             return Task.DIRECT
         if self.kind == "run":
-            return Task(self.search_result().config.task)
+            return Task(self.search_result.config.task)
         return Task.SEQUENTIAL
 
+    @cached_property
     def search_result(self):
+        """The finished search of a ``run:DIR`` prompt, read from its trace once per spec."""
         from pap_rec_core.search.run import SearchResult
 
         return SearchResult.from_run(self.value)
@@ -72,7 +75,7 @@ class PromptSpec:
         """The users this prompt is evaluated on by default: all evaluation users, or a run's users."""
         if self.kind != "run":
             return split.eval_users
-        searched = set(self.search_result().users)
+        searched = set(self.search_result.users)
         return np.array([u for u in split.eval_users if int(u) in searched], dtype=split.eval_users.dtype)
 
     def __str__(self) -> str:
@@ -95,7 +98,7 @@ def random_word_source(source: str, tokenizer: RecTokenizer, seed: int) -> str:
 
 def prompt_fn(spec: PromptSpec, tokenizer: RecTokenizer, max_history: int = DEFAULT_MAX_HISTORY) -> PromptFn:
     if spec.kind == "run":
-        return run_prompt_fn(spec.search_result(), tokenizer)
+        return run_prompt_fn(spec.search_result, tokenizer)
     if spec.kind == "keyinfo":
         return lambda u, hist, cands: key_info_parts(u, truncate_history(hist, max_history))
     source = get_template(spec.value).source if spec.kind == "manual" else random_word_source(

@@ -9,7 +9,6 @@ gives the same tokens as an uninterrupted run because an iteration depends only 
 from __future__ import annotations
 
 import contextlib
-
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -22,11 +21,11 @@ from pap_rec_core.search.config import SearchConfig
 from pap_rec_core.search.engine import PapRecSearch, SearchState, rank_and_world
 from pap_rec_core.search.events import (
     TRACE_FILE,
-    TraceError,
     Finished,
     IterationFinished,
     RunStarted,
     SearchEvent,
+    TraceError,
     TraceWriter,
     read_trace_lines,
 )
