@@ -6,10 +6,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test test-slow clean-venv
+.PHONY: help venv run info test test-slow clean-venv
 
 help:
-	@echo "make run        install into $(VENV) and run the main job (dataset overview)"
+	@echo "make run        install into $(VENV) and launch the workbench (http://localhost:8501)"
+	@echo "make info       install into $(VENV) and print the embedded dataset's overview"
 	@echo "make test       install into $(VENV) and run the default test suite (CPU, < 15 min)"
 	@echo "make test-slow  run the long end-to-end tests (marked slow)"
 
@@ -22,6 +23,9 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
+	$(VENV)/bin/streamlit run workbench/app.py
+
+info: $(STAMP)
 	$(VENV)/bin/pap-rec data info --dataset ml-100k
 
 test: $(STAMP)

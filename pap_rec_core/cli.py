@@ -85,22 +85,18 @@ def _dataset_given(args: argparse.Namespace) -> bool:
 
 
 def cmd_train_rlm(args: argparse.Namespace) -> int:
-    from pap_rec_core.data import SplitConfig, build_item_index, leave_one_out, load_dataset
-    from pap_rec_core.rlm.training import preset, train_rlm
+    from pap_rec_core.rlm.training import train_preset
 
-    dcfg = dataset_config_from_args(args)
-    data = load_dataset(dcfg)
-    split = leave_one_out(data, SplitConfig(n_negatives=args.negatives, seed=args.seed))
-    index = build_item_index(data, args.item_index, seed=args.seed)
-    overrides = {"seed": args.seed}
+    overrides = {}
     if args.max_steps is not None:
         overrides["max_steps"] = args.max_steps
     if args.time_limit is not None:
         overrides["time_limit_s"] = args.time_limit * 60
     if args.threads is not None:
         overrides["threads"] = args.threads
-    config = preset(args.preset, device=args.device, **overrides)
-    bundle, report = train_rlm(split, index, config, args.out, dataset_config=dcfg.to_dict(), progress=not args.quiet)
+    bundle, report = train_preset(dataset_config_from_args(args), args.preset, args.out, seed=args.seed,
+                                  item_index=args.item_index, negatives=args.negatives, progress=not args.quiet,
+                                  device=args.device, **overrides)
     print(f"saved {args.out}: {bundle.model.num_parameters():,} parameters, {report.steps} steps in "
           f"{report.wall_s:.0f} s ({report.samples_per_s:.0f} samples/s), best validation NDCG@10 "
           f"{report.best_valid_ndcg10:.4f} at step {report.best_step} (stopped by {report.stopped_by})")
@@ -239,6 +235,40 @@ def cmd_baselines(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_plots(args: argparse.Namespace) -> int:
+    from pap_rec_core.exports import export_run_report, run_report
+    from pap_rec_core.search.events import RunStarted, read_trace
+    from pap_rec_core.search.timeline import Timeline
+
+    events = read_trace(args.run)
+    timeline = Timeline.from_events(events, where=args.run)
+    start = next(e for e in events if isinstance(e, RunStarted))
+    model_dir = args.model or start.model.get("path")
+    comparison, token_text, user_ids, user = None, None, None, None
+    if not args.no_compare or args.model or args.user is not None:
+        if not model_dir:
+            raise PapRecError(f"{args.run}: the trace does not name its model; pass --model DIR (or --no-compare)")
+        from pap_rec_core.comparison import compare_run, resolve_user
+        from pap_rec_core.rlm.checkpoint import load_rlm_with_split
+
+        bundle, split = load_rlm_with_split(model_dir, device=args.device)
+        token_text, user_ids = bundle.tokenizer.token_text, split.data.user_ids
+        if args.user is not None:
+            user = resolve_user(split, args.user)
+            timeline.row(user)  # a clear error when the run did not search this user
+        if not args.no_compare:
+            if not timeline.finished:
+                raise PapRecError(f"{args.run}: the search has not finished; resume it, or pass --no-compare")
+            comparison = compare_run(bundle, split, args.run, stage=args.stage, method=args.method)
+    figures, tables = run_report(timeline, comparison, token_text=token_text, user=user, user_ids=user_ids)
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    report = export_run_report(figures, tables, args.out, formats)
+    print(f"wrote {len(report.written)} files to {args.out}")
+    for fmt, why in report.errors.items():
+        print(f"pap-rec: warning: {fmt} export failed ({why}); HTML and CSV were written", file=sys.stderr)
+    return 1 if report.errors else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pap-rec", description="PAP-REC Workbench: personalized automatic prompts "
                                      "for P5-style recommendation language models.")
@@ -338,6 +368,20 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     bl.add_argument("--out", metavar="JSON", help="also write the results (summaries, epochs, seconds) as JSON")
     bl.set_defaults(func=cmd_baselines)
+
+    xp = sub.add_parser("export-plots", help="write a run's figures (HTML, PNG, SVG, PDF) and tables (CSV)")
+    xp.add_argument("--run", required=True, metavar="RUN_DIR", help="search run directory (trace.jsonl)")
+    xp.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    xp.add_argument("--model", metavar="DIR", help="model directory (default: the one the trace records)")
+    xp.add_argument("--stage", choices=["valid", "test"], default="test", help="comparison split (default: test)")
+    xp.add_argument("--method", choices=["first-token", "exact"], default="first-token",
+                    help="ranking of the comparison (default: %(default)s)")
+    xp.add_argument("--user", metavar="USER_ID", help="show this user's personal slots in the token grid")
+    xp.add_argument("--formats", default="html,png,svg,pdf", help="comma-separated (default: %(default)s)")
+    xp.add_argument("--no-compare", action="store_true",
+                    help="only the search figures (no model needed; token texts as the trace names them)")
+    xp.add_argument("--device", default="auto")
+    xp.set_defaults(func=cmd_export_plots)
     return parser
 
 

@@ -238,3 +238,46 @@ def p5_maps() -> Callable[..., dict]:
 def atomic() -> Callable[..., str]:
     """The ``atomic_text`` builder, as a fixture."""
     return atomic_text
+
+
+# ----------------------------------------------------------------------------------------------------
+# A tiny RLM trained on a dataset *on disk* (RecBole atomic files with titles), as the workbench and the
+# CLI load models: through the dataset config recorded in the model directory.
+
+
+def write_toy_recbole(directory: Path, n_users: int = 24, n_items: int = 30, length: int = 8) -> Path:
+    """``toy.inter`` + ``toy.item`` (titles): users walking a cycle of items from different starts."""
+    import numpy as np
+
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(n_users):
+        start = int(rng.integers(n_items))
+        rows += [(f"u{u}", f"i{(start + t) % n_items}", 1 + (start + t) % 5, t) for t in range(length)]
+    (directory / "toy.inter").write_text(atomic_text(
+        ["user_id:token", "item_id:token", "rating:float", "timestamp:float"], rows), encoding="utf-8")
+    (directory / "toy.item").write_text(atomic_text(
+        ["item_id:token", "movie_title:token_seq"], [(f"i{i}", f"Toy Movie {i}") for i in range(n_items)]),
+        encoding="utf-8")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def disk_rlm_dir(tmp_path_factory) -> Path:
+    """A tiny RLM directory whose metadata points to a toy RecBole dataset on disk (60 steps, CPU)."""
+    from pap_rec_core.data import DatasetConfig
+    from pap_rec_core.rlm.training import train_preset
+
+    root = tmp_path_factory.mktemp("disk_rlm")
+    data_dir = write_toy_recbole(root / "toy")
+    out = root / "model"
+    train_preset(DatasetConfig(path=str(data_dir)), "tiny", out, negatives=5, progress=False, max_steps=60,
+                 direct_candidates=6, sequential_candidates=4, device="cpu")
+    return out
+
+
+@pytest.fixture
+def toy_recbole() -> Callable[..., Path]:
+    """The ``write_toy_recbole`` builder, as a fixture."""
+    return write_toy_recbole

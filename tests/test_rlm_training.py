@@ -185,3 +185,19 @@ def test_early_stopping_on_patience_and_on_resume(toy_split, tmp_path) -> None:
     _, more = train_rlm(toy_split, index, _cfg(max_steps=30, eval_every=5, patience=3), tmp_path / "m",
                         progress=False, validate=lambda m, t: 0.0)
     assert more.steps == 20 and more.best_step == 5
+
+
+def test_train_preset_reports_each_step_and_records_a_loadable_dataset(tmp_path, toy_recbole):
+    from pap_rec_core.data import DatasetConfig
+    from pap_rec_core.rlm.checkpoint import load_rlm_with_split
+    from pap_rec_core.rlm.training import train_preset
+
+    data_dir = toy_recbole(tmp_path / "toy")
+    calls = []
+    train_preset(DatasetConfig(path=str(data_dir)), "tiny", tmp_path / "m", negatives=5, progress=False, max_steps=5,
+                 direct_candidates=6, sequential_candidates=4, device="cpu",
+                 on_step=lambda step, total, loss: calls.append((step, total, loss)))
+    assert [c[:2] for c in calls] == [(s, 5) for s in range(1, 6)] and all(c[2] > 0 for c in calls)
+    bundle, split = load_rlm_with_split(tmp_path / "m", device="cpu")
+    assert split.data.name == "toy" and split.config.n_negatives == 5
+    assert split.data.item_titles()[0].startswith("Toy Movie")

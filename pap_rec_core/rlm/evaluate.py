@@ -112,17 +112,26 @@ def prompt_fn(spec: PromptSpec, tokenizer: RecTokenizer, max_history: int = DEFA
     return render
 
 
-def run_prompt_fn(result, tokenizer: RecTokenizer) -> PromptFn:
-    """Prompts of a finished search: its layout with its shared tokens and each user's own tokens."""
+def run_prompt_fn(result, tokenizer: RecTokenizer, personal: bool = True) -> PromptFn:
+    """Prompts of a finished search: its layout with its shared tokens and each user's own tokens
+    (``personal=False``: the shared tokens alone, the personal slots left out of the layout)."""
+    from dataclasses import replace
+
     from pap_rec_core.data.errors import UnknownUserError
 
     tokens = list(result.shared) + [t for row in result.personal for t in row]
     if tokens and max(tokens) >= tokenizer.vocab_size:
         raise ValueError(f"{result.run_dir}: its tokens do not fit this model's vocabulary ({tokenizer.vocab_size})")
     layout = result.config.layout
+    if not personal:
+        if layout.n_shared == 0:
+            raise ValueError(f"{result.run_dir}: the run has no shared slots to evaluate alone")
+        layout = replace(layout, n_personal=0)
     row_of = {u: r for r, u in enumerate(result.users)}
 
     def render(u: int, hist: np.ndarray, cands: np.ndarray | None) -> list[Part]:
+        if not personal:
+            return layout.parts(int(u), hist, cands, shared=result.shared)
         if int(u) not in row_of:
             raise UnknownUserError(f"user index {u} was not searched in {result.run_dir} "
                                    f"({len(row_of)} users were); evaluate on the run's users")
@@ -139,12 +148,21 @@ def evaluate_rlm(bundle: RLMBundle, split: Split, stage: Stage | str, spec: Prom
     sequence log-likelihood), ``first-token`` (single-token items: first decoder step only — fast) or
     ``beam`` (20-beam search, top-10, the paper's protocol)."""
     spec = PromptSpec.parse(spec) if isinstance(spec, str) else spec
-    stage = Stage(stage)
-    system = system or str(spec)
-    model, tok = bundle.model, bundle.tokenizer
-    render = prompt_fn(spec, tok, max_history)
     users = spec.default_users(split) if users is None else np.asarray(users)
-    if spec.task is Task.DIRECT:
+    return evaluate_render(bundle, split, stage, prompt_fn(spec, bundle.tokenizer, max_history), spec.task,
+                           system=system or str(spec), method=method, batch_size=batch_size, users=users,
+                           config=config, progress=progress, seed=seed)
+
+
+def evaluate_render(bundle: RLMBundle, split: Split, stage: Stage | str, render: PromptFn, task: Task | str, *,
+                    system: str, method: str = "exact", batch_size: int = 64, users: np.ndarray | None = None,
+                    config: EvaluationConfig = EvaluationConfig(), progress: bool = False,
+                    seed: int = 0) -> EvaluationResult:
+    """:func:`evaluate_rlm` for any prompt function ``render(user, history, candidates) -> parts``."""
+    stage, task = Stage(stage), Task(task)
+    model, tok = bundle.model, bundle.tokenizer
+    users = split.eval_users if users is None else np.asarray(users)
+    if task is Task.DIRECT:
         cands = split.candidates(stage, users)  # (E, 1+n), target in column 0
         order_rng = np.random.default_rng(seed)
         shown = np.stack([row[order_rng.permutation(len(row))] for row in cands])  # fixed, seeded order

@@ -333,9 +333,11 @@ def _resume_key(config: dict[str, Any]) -> dict[str, Any]:
 
 def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str | Path, *,
               dataset_config: dict[str, Any] | None = None, progress: bool = True,
-              validate: Callable[[RecLM, RecTokenizer], float] | None = None) -> tuple[RLMBundle, TrainReport]:
+              validate: Callable[[RecLM, RecTokenizer], float] | None = None,
+              on_step: Callable[[int, int, float], None] | None = None) -> tuple[RLMBundle, TrainReport]:
     """Train (or resume) an RLM on ``split``'s training items; save the best model (by validation
-    NDCG@10 of ``validate``) to ``out_dir``. Returns the saved bundle and a report."""
+    NDCG@10 of ``validate``) to ``out_dir``. Returns the saved bundle and a report. ``on_step(step,
+    max_steps, running_loss)`` is called after every step (a progress bar in the app)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     index.check_matches(split.data)
@@ -414,6 +416,8 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         bar.update(1)
         bar.set_postfix(loss=f"{running:.3f}", best=f"{best:.4f}")
+        if on_step is not None:
+            on_step(step, config.max_steps, running)
         elapsed = time.perf_counter() - start_clock
         if step % config.eval_every == 0 or step == config.max_steps:
             model.eval()
@@ -458,3 +462,19 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
     index.save(out_dir / "item_index.json")
     (out_dir / "train_report.json").write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
     return RLMBundle(model=model, tokenizer=tok, metadata=metadata, path=str(out_dir)), report
+
+
+def train_preset(dataset_config, preset_name: str, out_dir: str | Path, *, seed: int = 0, item_index: str = "random",
+                 negatives: int = 99, progress: bool = True, on_step: Callable[[int, int, float], None] | None = None,
+                 **overrides: Any) -> tuple[RLMBundle, TrainReport]:
+    """Load a dataset (a ``DatasetConfig``), split it (leave-one-out, ``negatives`` per user), index its
+    items and train a preset into ``out_dir`` (resumable): what ``pap-rec train-rlm`` and the
+    workbench's cold start do."""
+    from pap_rec_core.data import SplitConfig, build_item_index, leave_one_out, load_dataset
+
+    data = load_dataset(dataset_config)
+    split = leave_one_out(data, SplitConfig(n_negatives=negatives, seed=seed))
+    index = build_item_index(data, item_index, seed=seed)
+    config = preset(preset_name, seed=seed, **overrides)
+    return train_rlm(split, index, config, out_dir, dataset_config=dataset_config.to_dict(), progress=progress,
+                     on_step=on_step)

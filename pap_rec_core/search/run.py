@@ -101,3 +101,31 @@ def _barrier(world: int) -> None:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+def list_runs(runs_dir: str | Path) -> list[dict]:
+    """Every search run under ``runs_dir`` (directories holding a ``trace.jsonl``, newest first): name,
+    path, task, slots, surrogate, users, iterations done, finished, validation surrogate; a trace that
+    cannot be read is listed with its error instead of hiding the others."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    rows = []
+    for trace in sorted(runs_dir.glob(f"**/{TRACE_FILE}"), key=lambda p: p.stat().st_mtime, reverse=True):
+        row = {"name": str(trace.parent.relative_to(runs_dir)), "path": str(trace.parent), "error": None}
+        try:
+            lines = read_trace_lines(trace)
+            start = next((e for _, e in lines if isinstance(e, RunStarted)), None)
+            if start is None:
+                raise TraceError(f"{trace}: no run_started record")
+            done = next((e for _, e in lines if isinstance(e, Finished)), None)
+            its = [e for _, e in lines if isinstance(e, IterationFinished)]
+            cfg = start.config
+            row.update(task=cfg.get("task"), shared=cfg.get("n_shared"), personal=cfg.get("n_personal"),
+                       surrogate=cfg.get("surrogate"), users=len(start.users),
+                       iterations=f"{len(its)}/{cfg.get('iterations')}", finished=done is not None,
+                       value=(done.value if done else its[-1].value if its else None))
+        except (TraceError, OSError, ValueError) as exc:
+            row["error"] = str(exc)
+        rows.append(row)
+    return rows

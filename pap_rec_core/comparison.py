@@ -1,0 +1,189 @@
+"""Manual vs automatic prompts of one search run: for the population (metrics with bootstrap CIs, paired
+differences, per-user improvements) and for one user (the top-10 lists side by side).
+
+The workbench's comparison page, ``pap-rec export-plots`` and the notebooks call these; the figures of
+the results are in :mod:`pap_rec_core.viz`.
+
+Example::
+
+    bundle, split = load_rlm_with_split("models/ml-100k")
+    cmp = compare_run(bundle, split, "runs/demo")          # manual / shared / personalised on test
+    cmp.table()                                            # long table: system, metric, mean, CI
+    user_recommendations(bundle, split, cmp.prompts["manual 2-3"], user=17)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from pap_rec_core.data.errors import UnknownUserError
+from pap_rec_core.data.split import NO_TARGET, Split, Stage
+from pap_rec_core.evaluation.evaluator import EvaluationConfig, EvaluationResult, Task, compare
+from pap_rec_core.rlm.checkpoint import RLMBundle
+from pap_rec_core.rlm.evaluate import PromptFn, PromptSpec, evaluate_render, prompt_fn, run_prompt_fn
+from pap_rec_core.rlm.ranking import encode_batch, score_items
+
+MANUAL_TEMPLATE = {"sequential": "2-3", "direct": "5-7"}  # the paper's seen templates
+
+
+def run_prompts(result, bundle: RLMBundle) -> dict[str, PromptFn]:
+    """The prompts a run is compared on, by label: the manual template of its task, its shared tokens
+    alone (when it also has personal ones), and the automatic prompt it found."""
+    manual = f"manual {MANUAL_TEMPLATE[result.config.task]}"
+    prompts = {manual: prompt_fn(PromptSpec.parse(f"manual:{MANUAL_TEMPLATE[result.config.task]}"), bundle.tokenizer,
+                                 result.config.max_history)}
+    if result.config.n_personal and result.config.n_shared:
+        prompts["auto shared"] = run_prompt_fn(result, bundle.tokenizer, personal=False)
+    label = "auto personalised" if result.config.n_personal else "auto shared"
+    prompts[label] = run_prompt_fn(result, bundle.tokenizer)
+    return prompts
+
+
+@dataclass(frozen=True, eq=False)
+class RunComparison:
+    """Evaluation results of a run's prompts on the same users (the first one is the reference)."""
+
+    run_dir: str
+    task: str
+    stage: str
+    method: str
+    results: dict[str, EvaluationResult]
+    prompts: dict[str, PromptFn] = field(repr=False)
+
+    @property
+    def reference(self) -> str:
+        return next(iter(self.results))
+
+    def table(self) -> pd.DataFrame:
+        """Long table: system, metric, mean, ci_low, ci_high (bootstrap 95% over users)."""
+        return pd.concat([r.summary_with_ci() for r in self.results.values()], ignore_index=True)
+
+    def paired(self) -> pd.DataFrame:
+        """Each other system minus the reference per metric: difference, CI, p-value (paired bootstrap)."""
+        ref = self.results[self.reference]
+        rows = []
+        for name, res in self.results.items():
+            if name == self.reference:
+                continue
+            for d in compare(ref, res):
+                rows.append({"system": name, "reference": self.reference, **d.to_dict()})
+        return pd.DataFrame(rows)
+
+    def per_user(self, user_ids: Sequence[str] | np.ndarray | None = None) -> pd.DataFrame:
+        """One row per user and system: rank of the target and every metric."""
+        return pd.concat([r.per_user_frame(user_ids) for r in self.results.values()], ignore_index=True)
+
+    def improvement(self, system: str, metric: str = "ndcg@10") -> np.ndarray:
+        """(E,) per-user ``metric`` of ``system`` minus the reference's."""
+        return self.results[system].per_user[metric] - self.results[self.reference].per_user[metric]
+
+
+def compare_run(bundle: RLMBundle, split: Split, run, *, stage: Stage | str = Stage.TEST, method: str = "first-token",
+                users: np.ndarray | None = None, config: EvaluationConfig = EvaluationConfig(),
+                batch_size: int = 128) -> RunComparison:
+    """Evaluate a finished run's prompts (:func:`run_prompts`) on ``stage`` for the run's users (or
+    ``users``, a subset of them)."""
+    from pap_rec_core.search.run import SearchResult
+
+    result = run if isinstance(run, SearchResult) else SearchResult.from_run(run)
+    searched = np.asarray(sorted(set(int(u) for u in result.users)), dtype=np.int64)
+    eligible = np.intersect1d(searched, split.eval_users)
+    users = eligible if users is None else np.asarray(users, dtype=np.int64)
+    outside = np.setdiff1d(users, eligible)
+    if outside.size:
+        raise UnknownUserError(f"user index {int(outside[0])} was not searched in {result.run_dir}")
+    prompts = run_prompts(result, bundle)
+    results = {name: evaluate_render(bundle, split, stage, render, result.config.task, system=name, method=method,
+                                     batch_size=batch_size, users=users, config=config)
+               for name, render in prompts.items()}
+    return RunComparison(str(result.run_dir), result.config.task, Stage(stage).value, method, results, prompts)
+
+
+@dataclass(frozen=True)
+class UserRecommendations:
+    """One user's top-k under one prompt."""
+
+    system: str
+    user: int  # dense index
+    target: int  # item index of the ground truth
+    target_rank: float  # 1-based among the ranked items (history masked); inf if not ranked
+    items: pd.DataFrame  # rank, item (raw id), title, hit
+
+
+def user_recommendations(bundle: RLMBundle, split: Split, render: PromptFn, user: int, *, system: str = "",
+                         task: str = "sequential", stage: Stage | str = Stage.TEST, k: int = 10,
+                         exact: bool = False, seed: int = 0,
+                         eval_users: np.ndarray | None = None) -> UserRecommendations:
+    """The top-``k`` items the RLM gives ``user`` (dense index) with ``render``'s prompt: all items with
+    the user's history masked (sequential), or the user's 1 + n candidates (direct, shown in the same
+    seeded order as the evaluator gives them when it evaluates ``eval_users``, default all evaluation
+    users). ``exact``: sequence likelihood instead of the first decoder step."""
+    stage = Stage(stage)
+    if not 0 <= int(user) < split.data.n_users:
+        raise UnknownUserError(f"user index {user} is outside 0..{split.data.n_users - 1}")
+    target = int(split.targets(stage)[user])
+    if target == NO_TARGET:
+        raise UnknownUserError(f"user {split.data.user_ids[user]} has no {stage.value} item (too short a history)")
+    hist = split.history(int(user), stage)
+    tok = bundle.tokenizer
+    if task == "direct":
+        cands = split.candidates(stage, np.asarray([user]))[0]
+        order = np.random.default_rng(seed)
+        shown = cands
+        for u in split.eval_users if eval_users is None else eval_users:
+            perm = order.permutation(len(cands))  # the evaluator's draws, one per user in its order
+            if int(u) == int(user):
+                shown = cands[perm]
+                break
+        scores = score_items(bundle.model, tok, encode_batch(tok, [render(int(user), hist, shown)]),
+                             candidates=cands[None], include_eos=exact).numpy()[0]
+        order_idx = np.argsort(-scores, kind="stable")
+        ranked_items = cands[order_idx]
+        target_rank = float(1 + np.sum(scores > scores[0]))
+    else:
+        scores = score_items(bundle.model, tok, encode_batch(tok, [render(int(user), hist, None)]),
+                             include_eos=exact).numpy()[0].astype(np.float64)
+        scores[hist] = -np.inf  # the evaluator's masking (the target is never in the history)
+        order_idx = np.argsort(-scores, kind="stable")
+        ranked_items = order_idx
+        target_rank = float(1 + np.sum(scores > scores[target])) if np.isfinite(scores[target]) else float("inf")
+    top = [int(i) for i in ranked_items[:k]]
+    titles = split.data.item_titles()
+    items = pd.DataFrame({
+        "rank": np.arange(1, len(top) + 1),
+        "item": [str(split.data.item_ids[i]) for i in top],
+        "title": [str(titles[i]) if titles is not None else "" for i in top],
+        "hit": [i == target for i in top],
+    })
+    return UserRecommendations(system=system, user=int(user), target=target, target_rank=target_rank, items=items)
+
+
+def user_history(split: Split, user: int, stage: Stage | str = Stage.TEST, last: int | None = 20) -> pd.DataFrame:
+    """The user's items before the stage's target, oldest first (the last ``last`` of them)."""
+    hist = split.history(int(user), stage)
+    if last is not None:
+        hist = hist[-last:]
+    titles = split.data.item_titles()
+    return pd.DataFrame({"item": [str(split.data.item_ids[i]) for i in hist],
+                         "title": [str(titles[i]) if titles is not None else "" for i in hist]})
+
+
+def resolve_user(split: Split, user_id: str) -> int:
+    """Dense index of a raw user id; a clear ``UnknownUserError`` (with close ids) when absent."""
+    import difflib
+
+    try:
+        return split.data.user_index(str(user_id).strip())
+    except UnknownUserError:
+        close = difflib.get_close_matches(str(user_id).strip(), [str(u) for u in split.data.user_ids], n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UnknownUserError(f"unknown user id {user_id!r} in {split.data.name} "
+                               f"({split.data.n_users} users){hint}") from None
+
+
+__all__ = ["MANUAL_TEMPLATE", "RunComparison", "UserRecommendations", "compare_run", "resolve_user", "run_prompts",
+           "user_history", "user_recommendations"]

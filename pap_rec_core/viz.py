@@ -1,0 +1,210 @@
+"""Every figure of the project (plotly), shared by the workbench, the notebooks and ``pap-rec export-plots``,
+and their export to HTML (always) and PNG / SVG / PDF (kaleido driving the system Chromium).
+
+Example::
+
+    tl = Timeline.from_trace("runs/demo")
+    fig = token_grid(tl, user=17, token_text=bundle.tokenizer.token_text)
+    export_figures({"token_grid": fig}, "exports/")      # token_grid.html/.png/.svg/.pdf
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from pap_rec_core.search.timeline import Timeline, slot_labels
+
+FORMATS = ("html", "png", "svg", "pdf")
+KIND_COLORS = {"initial": "#7f7f7f", "shared": "#1f77b4", "personal": "#ff7f0e"}
+SYSTEM_COLORS = ["#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
+METRICS = ("hit@5", "ndcg@5", "hit@10", "ndcg@10")
+
+
+def _go():
+    import plotly.graph_objects as go  # imported on use: no heavy work on import
+
+    return go
+
+
+def token_grid(timeline: Timeline, user: int | None = None, upto: int | None = None,
+               token_text: Callable[[int], str] | None = None, title: str | None = None):
+    """Step × slot grid of the prompt tokens: row 0 the initial prompt, row i the prompt after decision i.
+    Cells whose token changed at that step are highlighted; the slot a shared step decided on (and
+    rejected) is shaded; hovering shows the candidates scored with their surrogate values."""
+    go = _go()
+    grid = timeline.slot_grid(user if timeline.n_personal else None, upto)
+    n_rows, n_cols = grid.shape
+    labels = slot_labels(timeline.n_shared, grid.shape[1] - timeline.n_shared)
+    z = np.zeros(grid.shape)  # 0 unchanged, 1 decided but kept, 2 changed
+    hover = np.full(grid.shape, "", dtype=object)
+    z[timeline.changed_cells(user if timeline.n_personal else None, upto)] = 2
+    text = np.vectorize(lambda t: timeline.text(t, token_text), otypes=[object])(grid) if grid.size else grid
+    for r in range(n_rows):
+        step = timeline.steps[r - 1] if r else None
+        for c in range(n_cols):
+            head = f"step {r}" + (f" (iteration {step.iteration}, {step.kind})" if step else " (initial)")
+            hover[r, c] = f"{head}<br>{labels[c]}: <b>{html.escape(str(text[r, c]))}</b>"
+        if step is None:
+            continue
+        if step.kind == "shared" and step.slot < n_cols:
+            if z[r, step.slot] == 0:
+                z[r, step.slot] = 1
+            cands = "<br>".join(f"{html.escape(t)}: {v:.4f}" for t, v in zip(step.candidates_text, step.candidate_values))
+            hover[r, step.slot] += (f"<br>{'accepted' if step.accepted else 'rejected'}; surrogate "
+                                    f"{step.value_before:.4f} → {step.value_after:.4f}<br>candidates:<br>{cands}")
+        elif step.kind == "personal":
+            c = step.slot
+            if user is not None and c < n_cols and z[r, c] == 0:
+                z[r, c] = 1
+            if c < n_cols:
+                hover[r, c] += (f"<br>personal round: {step.users_changed} users changed; mean surrogate "
+                                f"{step.value_before:.4f} → {step.value_after:.4f}")
+    fig = go.Figure(go.Heatmap(
+        z=z, x=labels, y=list(range(n_rows)), text=text, texttemplate="%{text}", customdata=hover,
+        hovertemplate="%{customdata}<extra></extra>", zmin=0, zmax=2, showscale=False,
+        colorscale=[[0, "#f7f7f7"], [0.5, "#dbe9f6"], [1, "#fdae6b"]], xgap=2, ygap=2))
+    fig.update_yaxes(autorange="reversed", title="step (0 = initial prompt)", dtick=1 if n_rows <= 30 else None)
+    fig.update_xaxes(side="top", title=None)
+    who = "" if user is None or not timeline.n_personal else f", user index {user}"
+    fig.update_layout(title=title or f"Prompt tokens per step{who} (orange: changed, blue: decided, kept)",
+                      height=max(280, 60 + 26 * n_rows), margin=dict(l=60, r=20, t=90, b=30),
+                      template="plotly_white")
+    return fig
+
+
+def surrogate_curve(timeline: Timeline, title: str = "Validation surrogate per step"):
+    """The surrogate after each decision (shared steps: the shared surrogate; personal steps: the mean
+    over users of the personal rounds' judge)."""
+    go = _go()
+    pts = timeline.surrogate_curve()
+    fig = go.Figure()
+    for kind in ("initial", "shared", "personal"):
+        xs = [i + 1 for i, k, _ in pts if k == kind]
+        ys = [v for _, k, v in pts if k == kind]
+        if xs:
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=kind,
+                                     marker=dict(color=KIND_COLORS[kind], size=8)))
+    fig.add_trace(go.Scatter(x=[i + 1 for i, _, _ in pts], y=[v for _, _, v in pts], mode="lines",
+                             line=dict(color="#bbbbbb"), showlegend=False, hoverinfo="skip"))
+    fig.update_layout(title=title, xaxis_title="step (0 = initial)", yaxis_title="surrogate", template="plotly_white",
+                      height=360)
+    return fig
+
+
+def round_times(timeline: Timeline, title: str = "Time per decision"):
+    """Seconds per step (gradient + candidate scoring), coloured by round kind."""
+    go = _go()
+    fig = go.Figure()
+    for kind in ("shared", "personal"):
+        steps = [s for s in timeline.steps if s.kind == kind]
+        if steps:
+            fig.add_trace(go.Bar(x=[s.index + 1 for s in steps], y=[s.seconds for s in steps], name=kind,
+                                 marker_color=KIND_COLORS[kind]))
+    fig.update_layout(title=title, xaxis_title="step", yaxis_title="seconds", template="plotly_white", height=320)
+    return fig
+
+
+def metric_bars(table: pd.DataFrame, metrics: Sequence[str] = METRICS, title: str = "Test metrics (95% CI)"):
+    """Grouped bars with bootstrap CIs from a long table (system, metric, mean, ci_low, ci_high)."""
+    go = _go()
+    fig = go.Figure()
+    for i, (system, rows) in enumerate(table.groupby("system", sort=False)):
+        rows = rows.set_index("metric").reindex([m for m in metrics if m in set(rows["metric"])])
+        fig.add_trace(go.Bar(
+            x=list(rows.index), y=rows["mean"], name=str(system), marker_color=SYSTEM_COLORS[i % len(SYSTEM_COLORS)],
+            error_y=dict(type="data", symmetric=False, array=rows["ci_high"] - rows["mean"],
+                         arrayminus=rows["mean"] - rows["ci_low"])))
+    fig.update_layout(barmode="group", title=title, yaxis_title="mean over users", template="plotly_white", height=380)
+    return fig
+
+
+def improvement_histogram(deltas: np.ndarray, system: str, reference: str, metric: str = "ndcg@10"):
+    """Distribution of per-user ``metric`` differences (system − reference)."""
+    go = _go()
+    deltas = np.asarray(deltas, dtype=float)
+    better, worse = int(np.sum(deltas > 0)), int(np.sum(deltas < 0))
+    same = len(deltas) - better - worse
+    fig = go.Figure(go.Histogram(x=deltas, nbinsx=41, marker_color=KIND_COLORS["shared"]))
+    fig.update_layout(title=dict(text=f"Per-user Δ {metric}: {system} − {reference}",
+                                 subtitle=dict(text=f"better for {better} users, worse for {worse}, same for {same}")),
+                      xaxis_title=f"Δ {metric}", yaxis_title="users",
+                      template="plotly_white", height=340)
+    return fig
+
+
+def rank_comparison(ranks: Mapping[str, float], title: str = "Rank of the ground-truth item"):
+    """One user's target rank under each prompt (lower is better; ``inf`` drawn as 'not ranked')."""
+    go = _go()
+    names = list(ranks)
+    finite = [r for r in ranks.values() if np.isfinite(r)]
+    cap = (max(finite) if finite else 1) * 1.1
+    fig = go.Figure(go.Bar(x=names, y=[r if np.isfinite(r) else cap for r in ranks.values()],
+                           text=[f"{int(r)}" if np.isfinite(r) else "not ranked" for r in ranks.values()],
+                           marker_color=SYSTEM_COLORS[: len(names)]))
+    fig.update_layout(title=title, yaxis_title="rank (1 = top)", template="plotly_white", height=300)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------
+# Export
+
+
+@dataclass
+class ExportReport:
+    written: list[Path] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)  # format -> why it failed (static formats only)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def export_figures(figures: Mapping[str, object], out_dir: str | Path, formats: Sequence[str] = FORMATS,
+                   scale: float = 2.0) -> ExportReport:
+    """Write each figure as ``<name>.<format>``. HTML is standalone (plotly.js inlined) and always works;
+    PNG/SVG/PDF go through kaleido, which needs a Chromium (``apt-get install chromium``): when it fails
+    the report says why and the HTML files are still there."""
+    import plotly.io as pio
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown export format(s) {sorted(unknown)}; use {', '.join(FORMATS)}")
+    report = ExportReport()
+    for name, fig in figures.items():
+        if "html" in formats:
+            path = out / f"{name}.html"
+            fig.write_html(path, include_plotlyjs=True, full_html=True)
+            report.written.append(path)
+    static = [f for f in formats if f != "html"]
+    if static and figures:
+        figs = [fig for fig in figures.values() for _ in static]
+        paths = [out / f"{name}.{fmt}" for name in figures for fmt in static]
+        try:
+            pio.write_images(figs, paths, format=[p.suffix[1:] for p in paths], scale=scale)
+            report.written.extend(paths)
+        except Exception as exc:  # kaleido/Chromium missing or broken: HTML is still written
+            for fmt in static:
+                report.errors[fmt] = f"{type(exc).__name__}: {exc}"
+    return report
+
+
+def export_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, frame in tables.items():
+        path = out / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        paths.append(path)
+    return paths
+
+
+MIME = {"html": "text/html", "png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf", "csv": "text/csv"}

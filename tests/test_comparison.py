@@ -1,0 +1,75 @@
+"""Manual vs automatic prompts of a run: the population comparison and one user's top-10 agree with the
+one evaluator; the run listing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pap_rec_core.comparison import compare_run, resolve_user, run_prompts, user_recommendations
+from pap_rec_core.data.errors import UnknownUserError
+from pap_rec_core.rlm.evaluate import evaluate_rlm
+from pap_rec_core.search import SearchConfig, run_search
+from pap_rec_core.search.run import list_runs
+
+
+@pytest.fixture(scope="module")
+def runs(toy_rlm, toy_split, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    seq = run_search(toy_rlm, toy_split, SearchConfig(n_shared=2, n_personal=1, iterations=1, top_k=2, max_users=12),
+                     root / "seq")
+    direct = run_search(toy_rlm, toy_split, SearchConfig(task="direct", n_shared=2, iterations=1, top_k=2),
+                        root / "direct")
+    return root, seq, direct
+
+
+def test_population_comparison_matches_the_evaluator(toy_rlm, toy_split, runs):
+    root, seq, _ = runs
+    cmp = compare_run(toy_rlm, toy_split, seq)
+    assert list(cmp.results) == ["manual 2-3", "auto shared", "auto personalised"]
+    users = cmp.results["manual 2-3"].users
+    assert sorted(users) == sorted(seq.users)  # the run's 12 users
+    manual = evaluate_rlm(toy_rlm, toy_split, "test", "manual:2-3", method="first-token", users=users)
+    np.testing.assert_array_equal(cmp.results["manual 2-3"].ranks, manual.ranks)
+    auto = evaluate_rlm(toy_rlm, toy_split, "test", f"run:{root / 'seq'}", method="first-token", users=users)
+    np.testing.assert_array_equal(cmp.results["auto personalised"].ranks, auto.ranks)
+    table = cmp.table()
+    assert set(table.system) == set(cmp.results) and (table.ci_low <= table["mean"]).all()
+    paired = cmp.paired()
+    assert set(paired.system) == {"auto shared", "auto personalised"}
+    np.testing.assert_allclose(cmp.improvement("auto personalised"),
+                               auto.per_user["ndcg@10"] - manual.per_user["ndcg@10"])
+    with pytest.raises(UnknownUserError, match="was not searched"):
+        compare_run(toy_rlm, toy_split, seq, users=np.array([int(toy_split.eval_users[-1])]))
+
+
+def test_one_users_top10_agrees_with_the_evaluator(toy_rlm, toy_split, runs):
+    _, seq, direct = runs
+    for result, task in ((seq, "sequential"), (direct, "direct")):
+        cmp = compare_run(toy_rlm, toy_split, result)
+        for name, render in run_prompts(result, toy_rlm).items():
+            res = cmp.results[name]
+            for row in (0, len(res.users) - 1):
+                u = int(res.users[row])
+                rec = user_recommendations(toy_rlm, toy_split, render, u, task=task, k=5, eval_users=res.users)
+                assert rec.target_rank == res.ranks[row], (name, u)
+                assert len(rec.items) == 5 and list(rec.items["rank"]) == [1, 2, 3, 4, 5]
+                assert rec.items["hit"].sum() == (rec.target_rank <= 5)
+                if task == "sequential":  # history items are masked, as in the evaluator
+                    hist = {str(toy_split.data.item_ids[i]) for i in toy_split.history(u, "test")}
+                    assert not hist & set(rec.items["item"])
+
+
+def test_resolve_user_and_run_listing(toy_split, runs, tmp_path):
+    assert resolve_user(toy_split, " u3 ") == toy_split.data.user_index("u3")
+    with pytest.raises(UnknownUserError, match="did you mean"):
+        resolve_user(toy_split, "u300")
+    root, _, _ = runs
+    listed = {r["name"]: r for r in list_runs(root)}
+    assert listed["seq"]["finished"] and listed["seq"]["personal"] == 1 and listed["seq"]["users"] == 12
+    assert listed["direct"]["task"] == "direct"
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "trace.jsonl").write_text('{"schema": 1, "event": "nonsense"}\n')
+    (bad,) = list_runs(tmp_path)
+    assert "trace.jsonl:1" in bad["error"]
+    assert list_runs(tmp_path / "none") == []

@@ -1,0 +1,367 @@
+"""The workbench's pages. Each is a thin layer over ``pap_rec_core``: it reads settings from session
+state (``state.py``), calls the library, and draws the results with ``pap_rec_core.viz`` figures."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from wb import resources, state as S
+
+DEMO_BUILD = dict(n_shared=5, n_personal=1, iterations=2, max_users=200, surrogate="exact", seed=0)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Sidebar: navigation, what is loaded, the run and the user
+
+
+def sidebar(bundle, split) -> None:
+    with st.sidebar:
+        st.radio("Page", S.PAGES, key=S.NAV)
+        st.text_input("Model directory", key=S.MODEL_DIR, help="an RLM directory from `pap-rec train-rlm`")
+        st.text_input("Runs directory", key=S.RUNS_DIR, help="search runs (one directory per run, with trace.jsonl)")
+        rows = [r for r in resources.runs(st.session_state[S.RUNS_DIR]) if not r["error"]]
+        paths = [r["path"] for r in rows]
+        if st.session_state[S.RUN] not in paths:
+            st.session_state[S.RUN] = paths[0] if paths else None
+        if paths:
+            labels = {r["path"]: f"{r['name']} ({r['task']}, {r['shared']}+{r['personal']}, "
+                                 f"{'done' if r['finished'] else r['iterations']})" for r in rows}
+            st.selectbox("Run", paths, key=S.RUN, format_func=lambda p: labels.get(p, p))
+        if split is not None:
+            st.selectbox("User id", [str(u) for u in split.data.user_ids], key=S.USER, index=None,
+                         placeholder="type or pick a user id", accept_new_options=True,
+                         help="searchable; any id you type is checked against the dataset")
+
+
+def selected_user(split) -> int | None:
+    """Dense index of the selected user id, or None; an unknown id is reported (no traceback)."""
+    from pap_rec_core.comparison import resolve_user
+    from pap_rec_core.data.errors import UnknownUserError
+
+    raw = st.session_state.get(S.USER)
+    if raw is None or str(raw).strip() == "":
+        return None
+    try:
+        return resolve_user(split, str(raw))
+    except UnknownUserError as err:
+        st.error(str(err))
+        return None
+
+
+# ----------------------------------------------------------------------------------------------------
+# Overview (and the cold start)
+
+
+def cold_start_model(model_dir: str) -> None:
+    st.warning(f"No RLM at `{model_dir}` yet. Point the sidebar to a model directory, or train the demo RLM "
+               "(MovieLens-100k, `demo` preset, about 15 minutes on a 2-core CPU; resumable).")
+    if st.button("Train the demo RLM", key="train_demo", type="primary"):
+        from pap_rec_core.data import DatasetConfig
+        from pap_rec_core.rlm.training import train_preset
+
+        bar = st.progress(0.0, text="training the demo RLM…")
+
+        def on_step(step: int, total: int, loss: float) -> None:
+            if step % 10 == 0 or step == total:
+                bar.progress(min(1.0, step / total), text=f"training the demo RLM: step {step}/{total}, loss {loss:.3f}")
+
+        train_preset(DatasetConfig(), "demo", model_dir, progress=False, on_step=on_step)
+        st.cache_resource.clear()
+        st.rerun()
+
+
+def build_demo_run(bundle, split, runs_dir: str) -> None:
+    from pap_rec_core.search import SearchConfig, run_search
+
+    config = SearchConfig(**DEMO_BUILD)
+    run_dir = Path(runs_dir) / "demo"
+    bar = st.progress(0.0, text="building the demo search run…")
+    steps = [0]
+
+    def on_event(event) -> None:
+        if event.event in ("token_accepted", "slot_rejected", "personal_round"):
+            steps[0] += 1
+        if event.event in ("token_accepted", "slot_rejected", "personal_round", "iteration_finished"):
+            done = getattr(event, "iteration", 0) + (1 if event.event == "iteration_finished" else 0)
+            bar.progress(min(1.0, done / config.iterations),
+                         text=f"demo search: iteration {done}/{config.iterations}, {steps[0]} decisions")
+
+    run_search(bundle, split, config, run_dir, on_event=on_event)
+    bar.progress(1.0, text="demo search finished")
+    st.session_state[S.RUN] = str(run_dir)
+    st.rerun()
+
+
+def overview(bundle, split) -> None:
+    st.title("PAP-REC Workbench")
+    st.caption("Personalized automatic prompts for a frozen P5-style recommendation language model "
+               "(Li et al., arXiv 2402.00284).")
+    meta = bundle.metadata
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Dataset", split.data.name)
+    c2.metric("Users", f"{split.data.n_users:,}")
+    c3.metric("Items", f"{split.data.n_items:,}")
+    c4.metric("Interactions", f"{split.data.n_interactions:,}")
+    index = meta.get("item_index", {})
+    st.markdown(
+        f"**Model** `{bundle.path}` — {bundle.model.num_parameters():,} parameters, preset "
+        f"`{meta.get('train_config', {}).get('preset', '?')}`, device `{next(bundle.model.parameters()).device}`  \n"
+        f"**Item index** {index.get('mode', '?')} (seed {index.get('seed', '?')})"
+        + (" — leaky (P5's sequential numbering)" if index.get("leaky") else "")
+        + f"  \n**Split** leave-one-out, {len(split.eval_users):,} users with validation and test items")
+    runs_dir = st.session_state[S.RUNS_DIR]
+    rows = resources.runs(runs_dir)
+    st.subheader("Search runs")
+    if not rows:
+        st.info(f"No search runs in `{runs_dir}` yet. Build the demo run (5 shared + 1 personal token, 2 "
+                f"iterations, the first {DEMO_BUILD['max_users']} users; a few minutes on a CPU), or start "
+                "one on the Search page.")
+        if st.button("Build the demo search run", key="build_demo", type="primary"):
+            build_demo_run(bundle, split, runs_dir)
+        return
+    frame = pd.DataFrame(rows)
+    st.dataframe(frame.drop(columns=["path"]), hide_index=True, key="runs_table")
+    bad = [r for r in rows if r["error"]]
+    if bad:
+        st.warning(f"{len(bad)} run(s) could not be read: " + "; ".join(r["error"] for r in bad))
+
+
+# ----------------------------------------------------------------------------------------------------
+# User
+
+
+def user_page(bundle, split) -> None:
+    from pap_rec_core.comparison import user_history
+
+    st.header("User")
+    user = selected_user(split)
+    if user is None:
+        if st.session_state.get(S.USER) is None:
+            st.info("Pick or type a user id in the sidebar.")
+        return
+    uid = split.data.user_ids[user]
+    st.subheader(f"User {uid}")
+    test = int(split.test_target[user])
+    if test < 0:
+        st.warning(f"User {uid} has too short a history for validation and test items.")
+        return
+    titles = split.data.item_titles()
+    c1, c2 = st.columns([2, 1])
+    with c1:
+        st.markdown(f"**History** (last 20 of {len(split.history(user, 'test'))} items, oldest first)")
+        st.dataframe(user_history(split, user, "test"), hide_index=True, key="user_history")
+    with c2:
+        st.markdown("**Ground truth (test) next item**")
+        st.markdown(f"`{split.data.item_ids[test]}`" + (f" — {titles[test]}" if titles is not None else ""))
+        run = st.session_state.get(S.RUN)
+        if run:
+            tl = resources.timeline(run)
+            tok = bundle.tokenizer
+            st.markdown("**Prompt tokens in the selected run**")
+            shared = tl.shared_after(tl.n_steps)
+            st.markdown("shared: " + " ".join(f"`{tok.token_text(t)}`" for t in shared))
+            if tl.n_personal:
+                if user in tl.users:
+                    st.markdown("personal: " + " ".join(f"`{tok.token_text(t)}`" for t in tl.personal_after(tl.n_steps, user)))
+                else:
+                    st.caption(f"User {uid} was not among the {len(tl.users)} users this run searched.")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Search: start / stop / resume in the background, live view, replay
+
+
+def _new_job(bundle, split):
+    from pap_rec_core.search import SearchConfig
+    from pap_rec_core.search.background import BackgroundSearch
+
+    ss = st.session_state
+    config = SearchConfig(task=ss[S.TASK], n_shared=int(ss[S.SHARED]), n_personal=int(ss[S.PERSONAL]),
+                          surrogate=ss[S.SURROGATE], iterations=int(ss[S.ITERATIONS]), top_k=int(ss[S.TOP_K]),
+                          max_users=int(ss[S.MAX_USERS]) or None, seed=int(ss[S.SEED]))
+    run_dir = Path(ss[S.RUNS_DIR]) / f"{ss[S.SESSION_TAG]}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return BackgroundSearch(bundle, split, config, run_dir)
+
+
+def search_page(bundle, split) -> None:
+    st.header("Search")
+    ss = st.session_state
+    job = ss[S.JOB]
+    with st.expander("Start a search", expanded=job is None):
+        with st.form("search_form"):
+            c1, c2, c3, c4 = st.columns(4)
+            c1.selectbox("Task", ["sequential", "direct"], key=S.TASK)
+            c1.selectbox("Surrogate", ["exact", "beam", "likelihood"], key=S.SURROGATE,
+                         help="exact: NDCG@5+HR@5 from exact ranks; beam: the paper's 20-beam approximation; "
+                              "likelihood: target log-likelihood")
+            c2.number_input("Shared tokens", 0, 20, key=S.SHARED)
+            c2.number_input("Personal tokens", 0, 3, key=S.PERSONAL)
+            c3.number_input("Iterations (budget)", 1, 50, key=S.ITERATIONS)
+            c3.number_input("Users (0 = all)", 0, split.data.n_users, key=S.MAX_USERS)
+            c4.number_input("Candidates per slot (top-k)", 1, 50, key=S.TOP_K)
+            c4.number_input("Seed", 0, 2**31 - 1, key=S.SEED)
+            start = st.form_submit_button("Start search", type="primary")
+        if start:
+            from pap_rec_core import PapRecError
+
+            try:
+                job = _new_job(bundle, split)
+            except (ValueError, PapRecError) as err:
+                st.error(f"Cannot start this search: {err}")
+            else:
+                job.start()
+                ss[S.JOB], ss[S.RUN] = job, str(job.run_dir)
+    if job is not None:
+        c1, c2, c3 = st.columns([1, 1, 4])
+        if c1.button("Stop", key="stop_search", disabled=not job.running):
+            job.stop()
+            job.join(30)
+        if c2.button("Resume", key="resume_search", disabled=job.running or job.status == "finished"):
+            job.start()
+        c3.markdown(f"This session's search: `{job.run_dir.name}` — **{job.status}**")
+        if job.status == "failed":
+            st.error(job.error)
+    run = ss.get(S.RUN)
+    if not run or not (Path(run) / "trace.jsonl").exists():
+        st.info("No run selected: start a search above or pick a run in the sidebar.")
+        return
+    running = job is not None and job.running and str(job.run_dir) == str(run)
+    st.fragment(run_every=1.0 if running else None)(_live_view)(bundle, split, run, running)
+
+
+def _live_view(bundle, split, run: str, running: bool) -> None:
+    from pap_rec_core import viz
+    from pap_rec_core.search.events import TraceError
+
+    job = st.session_state[S.JOB]
+    if running and job is not None and not job.running:
+        st.rerun()  # the search ended: redraw the controls too
+    try:
+        tl = resources.timeline(run)
+    except TraceError as err:
+        st.warning(str(err))
+        return
+    user = selected_user(split)
+    shown_user = user if (tl.n_personal and user is not None and user in tl.users) else (
+        tl.users[0] if tl.n_personal and tl.users else None)
+    st.caption(f"{Path(run).name}: {tl.n_steps} decisions, {tl.iterations_done}/{tl.config.get('iterations')} "
+               f"iterations, {tl.seconds:.0f} s{' — running' if running else ''}"
+               + ("" if shown_user is None else f"; personal slots of user {split.data.user_ids[shown_user]}"))
+    key = S.REPLAY
+    if st.session_state.get(key, 0) > tl.n_steps or st.session_state.get("_replay_run") != run:
+        st.session_state[key] = tl.n_steps
+        st.session_state["_replay_run"] = run
+    follow = running and st.session_state.get("_replay_follow", True)
+    if follow:
+        st.session_state[key] = tl.n_steps
+    step = st.slider("Replay: step", 0, max(tl.n_steps, 1), key=key, disabled=tl.n_steps == 0,
+                     help="scrub through the decisions of the search (0 = the initial prompt)")
+    step = min(step, tl.n_steps)
+    tok = bundle.tokenizer
+    st.plotly_chart(viz.token_grid(tl, user=shown_user, upto=step, token_text=tok.token_text),
+                    key="token_grid_chart")
+    shared = tl.shared_after(step)
+    personal = tl.personal_after(step, shown_user) if shown_user is not None else []
+    st.markdown("**Prompt at this step:** " + " ".join(f"`{tok.token_text(t)}`" for t in shared + personal))
+    if step:
+        s = tl.steps[step - 1]
+        detail = (f"{'accepted' if s.accepted else 'rejected'}: surrogate {s.value_before:.4f} → {s.value_after:.4f}"
+                  if s.kind == "shared" else f"{s.users_changed} users changed their token; mean surrogate "
+                                              f"{s.value_before:.4f} → {s.value_after:.4f}")
+        st.caption(f"step {step}: iteration {s.iteration}, {s.kind} slot {s.slot + 1} — {detail}")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(viz.surrogate_curve(tl), key="surrogate_chart")
+    c2.plotly_chart(viz.round_times(tl), key="times_chart")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Compare: manual vs automatic, population and user; export
+
+
+def compare_page(bundle, split) -> None:
+    from pap_rec_core import viz
+    from pap_rec_core.comparison import user_recommendations
+    from pap_rec_core.exports import export_run_report, run_report
+
+    st.header("Compare manual and automatic prompts")
+    ss = st.session_state
+    run = ss.get(S.RUN)
+    if not run:
+        st.info("No run selected: build the demo run on the Overview page or start a search.")
+        return
+    tl = resources.timeline(run)
+    if not tl.finished:
+        st.info(f"`{Path(run).name}` has not finished; the comparison needs its final tokens (resume it on the "
+                "Search page).")
+        return
+    c1, c2 = st.columns(2)
+    c1.radio("Split", ["test", "valid"], key=S.STAGE, horizontal=True)
+    c2.radio("Ranking", ["first-token", "exact"], key=S.METHOD, horizontal=True,
+             help="first-token: one decoder step over single-token items (fast); exact: sequence likelihood")
+    cmp = resources.comparison(ss[S.MODEL_DIR], run, ss[S.STAGE], ss[S.METHOD])
+    table = cmp.table()
+    wide = pd.DataFrame({"system": list(cmp.results)})
+    for m in viz.METRICS:
+        sub = table[table.metric == m].set_index("system")
+        wide[m] = [sub.loc[s, "mean"] for s in wide.system]
+        wide[f"{m} 95% CI"] = [f"[{sub.loc[s, 'ci_low']:.4f}, {sub.loc[s, 'ci_high']:.4f}]" for s in wide.system]
+    users_n = len(next(iter(cmp.results.values())).users)
+    st.subheader(f"Population: {users_n} searched users, {cmp.stage}")
+    st.dataframe(wide, hide_index=True, key="comparison_table")
+    paired = cmp.paired()
+    if len(paired):
+        st.caption("Paired bootstrap against " + cmp.reference + ": " + "; ".join(
+            f"{r.system} {r.metric} {r.diff:+.4f} [{r.low:+.4f}, {r.high:+.4f}]"
+            for r in paired[paired.metric == "ndcg@10"].itertuples()))
+    user = selected_user(split)
+    figures, tables = run_report(tl, cmp, token_text=bundle.tokenizer.token_text,
+                                 user=user if (user is not None and user in tl.users) else None,
+                                 user_ids=split.data.user_ids)
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(figures["metrics"], key="metrics_chart")
+    c2.plotly_chart(figures["improvement"], key="improvement_chart")
+
+    st.subheader("One user")
+    if user is None:
+        st.info("Pick a user id in the sidebar to see their top-10 lists side by side.")
+    elif user not in tl.users:
+        st.warning(f"User {split.data.user_ids[user]} was not among the users this run searched.")
+    else:
+        recs = {name: user_recommendations(bundle, split, render, user, system=name, task=cmp.task, stage=cmp.stage,
+                                           exact=cmp.method == "exact", eval_users=cmp.results[name].users)
+                for name, render in cmp.prompts.items()}
+        cols = st.columns(len(recs))
+        for col, (name, rec) in zip(cols, recs.items()):
+            rank = "not ranked" if not np.isfinite(rec.target_rank) else f"{int(rec.target_rank)}"
+            col.markdown(f"**{name}** — ground truth at rank **{rank}**")
+            frame = rec.items.assign(hit=rec.items["hit"].map({True: "✔", False: ""}))
+            col.dataframe(frame, hide_index=True, key=f"top10_{name}")
+        figures["user_ranks"] = viz.rank_comparison({n: r.target_rank for n, r in recs.items()},
+                                                    title=f"Rank of user {split.data.user_ids[user]}'s "
+                                                          f"ground-truth item")
+        st.plotly_chart(figures["user_ranks"], key="user_rank_chart")
+        tables["user_top10"] = pd.concat([r.items.assign(system=n) for n, r in recs.items()], ignore_index=True)
+
+    st.subheader("Export")
+    out = Path(run) / "exports"
+    st.caption(f"Every figure above as PNG, SVG, PDF and standalone HTML, and the tables as CSV, into `{out}` "
+               f"(the same files as `pap-rec export-plots --run {run} --out {out}`).")
+    if st.button("Export figures and tables", key="export"):
+        with st.spinner("Exporting (static images go through Chromium)…"):
+            ss[S.EXPORT] = export_run_report(figures, tables, out)
+    report = ss.get(S.EXPORT)
+    if report is not None:
+        for fmt, why in report.errors.items():
+            st.warning(f"{fmt.upper()} export failed ({why}); HTML and CSV are there.")
+        files = [p for p in report.written if Path(p).is_file()]
+        cols = st.columns(4)
+        for i, path in enumerate(sorted(files, key=lambda p: (Path(p).suffix, Path(p).name))):
+            path = Path(path)
+            cols[i % 4].download_button(path.name, path.read_bytes(), file_name=path.name,
+                                        mime=viz.MIME.get(path.suffix[1:], "application/octet-stream"),
+                                        key=f"dl_{path.name}", on_click="ignore")

@@ -1,0 +1,99 @@
+"""Cached resources: the model with its split (``st.cache_resource``, shared by all sessions), run
+listings and comparisons. Keys include file modification times so that a rebuilt model or a grown
+trace is re-read."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def default_dirs(argv: list[str] | None = None) -> tuple[str, str]:
+    """Model and runs directories: ``streamlit run workbench/app.py -- --model DIR --runs DIR``, else the
+    environment (``PAPREC_MODEL``, ``PAPREC_RUNS``), else the embedded model and ``runs/``."""
+    import argparse
+
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--model")
+    p.add_argument("--runs")
+    args, _ = p.parse_known_args(argv)
+    model = args.model or os.environ.get("PAPREC_MODEL") or str(REPO_ROOT / "models" / "ml-100k")
+    runs = args.runs or os.environ.get("PAPREC_RUNS") or str(REPO_ROOT / "runs")
+    return model, runs
+
+
+def model_present(model_dir: str) -> bool:
+    from pap_rec_core.rlm.checkpoint import CONFIG_FILE
+
+    return (Path(model_dir) / CONFIG_FILE).is_file()
+
+
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+@st.cache_resource(show_spinner="Loading the RLM and its dataset…", max_entries=4)
+def _load(model_dir: str, stamp: float):
+    from pap_rec_core.rlm.checkpoint import load_rlm_with_split
+
+    return load_rlm_with_split(model_dir)
+
+
+def load_model(model_dir: str):
+    """``(bundle, split)`` of a model directory, cached across reruns and sessions."""
+    return _load(str(Path(model_dir).resolve()), _weights_mtime(model_dir))
+
+
+def runs(runs_dir: str) -> list[dict]:
+    """The run listing, re-read only when a trace appears, grows or disappears."""
+    traces = sorted(Path(runs_dir).glob("**/trace.jsonl")) if Path(runs_dir).is_dir() else []
+    return _runs(str(runs_dir), tuple((str(t), _mtime(t), _size(t)) for t in traces))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _runs(runs_dir: str, stamp: tuple) -> list[dict]:
+    from pap_rec_core.search.run import list_runs
+
+    return list_runs(runs_dir)
+
+
+def timeline(run_dir: str):
+    from pap_rec_core.search.timeline import Timeline
+
+    return _timeline(str(run_dir), _mtime(Path(run_dir) / "trace.jsonl"), _size(Path(run_dir) / "trace.jsonl"))
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+@st.cache_resource(max_entries=16)
+def _timeline(run_dir: str, stamp: float, size: int):
+    from pap_rec_core.search.timeline import Timeline
+
+    return Timeline.from_trace(run_dir)
+
+
+@st.cache_resource(show_spinner="Evaluating the manual and automatic prompts on every searched user…", max_entries=8)
+def _comparison(model_dir: str, model_stamp: float, run_dir: str, run_stamp: float, stage: str, method: str):
+    from pap_rec_core.comparison import compare_run
+
+    bundle, split = load_model(model_dir)
+    return compare_run(bundle, split, run_dir, stage=stage, method=method)
+
+
+def comparison(model_dir: str, run_dir: str, stage: str, method: str):
+    return _comparison(str(Path(model_dir).resolve()), _weights_mtime(model_dir), str(run_dir),
+                       _mtime(Path(run_dir) / "trace.jsonl"), stage, method)
+
+
+def _weights_mtime(model_dir: str) -> float:
+    from pap_rec_core.rlm.checkpoint import WEIGHTS_FILE
+
+    return _mtime(Path(model_dir) / WEIGHTS_FILE)
