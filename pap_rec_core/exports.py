@@ -44,7 +44,8 @@ def run_report(timeline: Timeline, comparison=None, *, token_text: Callable[[int
     a :class:`~pap_rec_core.comparison.RunComparison`, also the metric bars with CIs, the per-user
     improvement histogram and the comparison tables."""
     figures: dict[str, object] = {
-        "token_grid": viz.token_grid(timeline, user=user, token_text=token_text),
+        "token_grid": viz.token_grid(timeline, user=user, token_text=token_text,
+                                     user_label=None if user is None or user_ids is None else str(user_ids[user])),
         "surrogate_curve": viz.surrogate_curve(timeline),
         "step_times": viz.round_times(timeline),
     }

@@ -33,7 +33,8 @@ def _go():
 
 
 def token_grid(timeline: Timeline, user: int | None = None, upto: int | None = None,
-               token_text: Callable[[int], str] | None = None, title: str | None = None):
+               token_text: Callable[[int], str] | None = None, title: str | None = None,
+               user_label: str | None = None):
     """Step × slot grid of the prompt tokens: row 0 the initial prompt, row i the prompt after decision i.
     Cells whose token changed at that step are highlighted; the slot a shared step decided on (and
     rejected) is shaded; hovering shows the candidates scored with their surrogate values."""
@@ -71,7 +72,7 @@ def token_grid(timeline: Timeline, user: int | None = None, upto: int | None = N
         colorscale=[[0, "#f7f7f7"], [0.5, "#dbe9f6"], [1, "#fdae6b"]], xgap=2, ygap=2))
     fig.update_yaxes(autorange="reversed", title="step (0 = initial prompt)", dtick=1 if n_rows <= 30 else None)
     fig.update_xaxes(side="top", title=None)
-    who = "" if user is None or not timeline.n_personal else f", user index {user}"
+    who = "" if user is None or not timeline.n_personal else f", user {user_label or f'index {user}'}"
     fig.update_layout(title=title or f"Prompt tokens per step{who} (orange: changed, blue: decided, kept)",
                       height=max(280, 60 + 26 * n_rows), margin=dict(l=60, r=20, t=90, b=30),
                       template="plotly_white")

@@ -105,7 +105,7 @@ def test_a_search_started_in_the_app_runs_to_completion_and_replays(disk_rlm_dir
     assert n_steps >= 3  # 2 shared decisions + 1 personal round
     at.slider(key="replay_step").set_value(1).run()
     assert not at.exception
-    assert "step 1: iteration 0, shared slot" in texts(at)
+    assert "step 1: iteration 0, shared " in texts(at)
     at.slider(key="replay_step").set_value(0).run()
     assert "step 1:" not in texts(at)
 

@@ -237,6 +237,7 @@ def search_page(bundle, split) -> None:
 def _live_view(bundle, split, run: str, running: bool) -> None:
     from pap_rec_core import viz
     from pap_rec_core.search.events import TraceError
+    from pap_rec_core.search.timeline import slot_labels
 
     job = st.session_state[S.JOB]
     if running and job is not None and not job.running:
@@ -263,7 +264,8 @@ def _live_view(bundle, split, run: str, running: bool) -> None:
                      help="scrub through the decisions of the search (0 = the initial prompt)")
     step = min(step, tl.n_steps)
     tok = bundle.tokenizer
-    st.plotly_chart(viz.token_grid(tl, user=shown_user, upto=step, token_text=tok.token_text),
+    st.plotly_chart(viz.token_grid(tl, user=shown_user, upto=step, token_text=tok.token_text,
+                                   user_label=None if shown_user is None else str(split.data.user_ids[shown_user])),
                     key="token_grid_chart")
     shared = tl.shared_after(step)
     personal = tl.personal_after(step, shown_user) if shown_user is not None else []
@@ -273,7 +275,7 @@ def _live_view(bundle, split, run: str, running: bool) -> None:
         detail = (f"{'accepted' if s.accepted else 'rejected'}: surrogate {s.value_before:.4f} → {s.value_after:.4f}"
                   if s.kind == "shared" else f"{s.users_changed} users changed their token; mean surrogate "
                                               f"{s.value_before:.4f} → {s.value_after:.4f}")
-        st.caption(f"step {step}: iteration {s.iteration}, {s.kind} slot {s.slot + 1} — {detail}")
+        st.caption(f"step {step}: iteration {s.iteration}, {slot_labels(tl.n_shared, tl.n_personal)[s.slot]} — {detail}")
     c1, c2 = st.columns(2)
     c1.plotly_chart(viz.surrogate_curve(tl), key="surrogate_chart")
     c2.plotly_chart(viz.round_times(tl), key="times_chart")
