@@ -58,6 +58,16 @@ def test_ndcg10(bundle, split, layout, shared: list[int], users: np.ndarray, per
     return evaluate_scorer(split, "test", score, system="candidate", users=users).summary()["ndcg@10"]
 
 
+def run_name(n_shared: int, n_personal: int, rule: str, holdout: int) -> str:
+    """``s5p1`` for the paper's rule; ``s5p1-tiebreak-h3`` for another rule / a personal holdout."""
+    name = f"s{n_shared}p{n_personal}"
+    if n_personal and rule != "strict":
+        name += "-tiebreak"
+    if n_personal and holdout:
+        name += f"-h{holdout}"
+    return name
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="model directory (default: the embedded models/ml-100k)")
@@ -68,6 +78,8 @@ def main(argv=None) -> None:
     p.add_argument("--iterations", type=int, default=5)
     p.add_argument("--surrogate", default="exact", choices=["exact", "beam", "likelihood"])
     p.add_argument("--personal-rule", default="strict", choices=["strict", "likelihood-tiebreak"])
+    p.add_argument("--personal-holdout", type=int, default=0, metavar="N",
+                   help="personal rounds also judge on each user's last N training items")
     p.add_argument("--users", type=int, default=None, help="first N validation users (default: all)")
     p.add_argument("--max-candidates", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
@@ -91,8 +103,8 @@ def main(argv=None) -> None:
     for n_personal in [int(x) for x in args.personal.split(",")]:
         config = SearchConfig(n_shared=args.shared, n_personal=n_personal, iterations=args.iterations,
                               surrogate=args.surrogate, personal_rule=args.personal_rule, max_users=args.users,
-                              seed=args.seed)
-        run_dir = args.runs_dir / f"s{args.shared}p{n_personal}"
+                              personal_holdout=args.personal_holdout if n_personal else 0, seed=args.seed)
+        run_dir = args.runs_dir / run_name(args.shared, n_personal, args.personal_rule, args.personal_holdout)
         t0 = time.perf_counter()
         result = run_search(bundle, split, config, run_dir)
         runs[n_personal] = (run_dir, result, time.perf_counter() - t0)
@@ -105,7 +117,10 @@ def main(argv=None) -> None:
                for s in specs}
     rows = []
     labels = {"manual:2-3": "manual 2-3", "manual:2-13": "manual 2-13 (unseen)"}
-    labels.update({f"run:{d}": f"auto, {args.shared} shared + {n} personal" for n, (d, _, _) in runs.items()})
+    rule = "" if args.personal_rule == "strict" and not args.personal_holdout else (
+        f" ({args.personal_rule}" + (f", holdout {args.personal_holdout}" if args.personal_holdout else "") + ")")
+    labels.update({f"run:{d}": f"auto, {args.shared} shared + {n} personal{rule if n else ''}"
+                   for n, (d, _, _) in runs.items()})
     ref = results["manual:2-3"]
     for spec, res in results.items():
         row = {"prompt": labels[spec], "spec": spec, **{k: res.summary()[k] for k in KEYS}}
@@ -140,7 +155,7 @@ def main(argv=None) -> None:
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str))
     lines = [f"# PAP-REC findings: {report['dataset']}, {len(users)} users, test", "",
              f"Searches: {args.shared} shared slots, surrogate `{args.surrogate}`, {args.iterations} iterations, "
-             f"personal rule `{args.personal_rule}`, seed {args.seed}; model `{model_dir}`; first-token ranking "
+             f"personal rule `{args.personal_rule}`, personal holdout {args.personal_holdout}, seed {args.seed}; model `{model_dir}`; first-token ranking "
              f"over all items, history masked; paired bootstrap 95% CIs vs manual 2-3 (2,000 resamples). "
              f"Regenerate: `python benchmarks/search_findings.py --iterations {args.iterations}`.", "",
              "| prompt | hit@5 | ndcg@5 | hit@10 | ndcg@10 | Δndcg@10 vs manual 2-3 [95% CI] | p |",
@@ -151,7 +166,7 @@ def main(argv=None) -> None:
         lines.append(f"| {r['prompt']} | " + " | ".join(f"{r[k]:.4f}" for k in KEYS) + f" | {ci} |")
     lines.append("")
     for n, info in report["runs"].items():
-        lines.append(f"- s{args.shared}p{n}: shared tokens `{' '.join(info['shared_text'])}`, validation surrogate "
+        lines.append(f"- {Path(info['run_dir']).name}: shared tokens `{' '.join(info['shared_text'])}`, validation surrogate "
                      f"{info['valid_value']:.4f}, {info['iterations']} iterations, {info['seconds']:.0f} s.")
     if correlations:
         lines.append("")
