@@ -269,6 +269,27 @@ def cmd_export_plots(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pap_rec_core.reproduce import NOTEBOOKS, Target, prepare_p5_target, reproduce
+
+    out = Path(args.out)
+    targets = [] if args.no_embedded else [Target("ml-100k", args.model)]
+    for p5 in args.p5_dir or []:
+        targets.append(prepare_p5_target(p5, out, seed=args.seed, progress=not args.quiet))
+    if not targets:
+        raise PapRecError("nothing to reproduce: --no-embedded without --p5-dir")
+    notebooks = [n.strip() for n in args.notebooks.split(",")] if args.notebooks else list(NOTEBOOKS)
+    try:
+        reproduce(out, args.budget, targets, notebooks, seed=args.seed, kernel_name=args.kernel,
+                  log=(lambda m: None) if args.quiet else (lambda m: print(m, flush=True)))
+    except ValueError as err:
+        raise PapRecError(str(err)) from None
+    print(f"results: {out / 'README.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pap-rec", description="PAP-REC Workbench: personalized automatic prompts "
                                      "for P5-style recommendation language models.")
@@ -382,6 +403,19 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only the search figures (no model needed; token texts as the trace names them)")
     xp.add_argument("--device", default="auto")
     xp.set_defaults(func=cmd_export_plots)
+
+    rp = sub.add_parser("reproduce", help="run every notebook with papermill (tables, figures, results/README.md)")
+    rp.add_argument("--budget", choices=["smoke", "full"], default="full", help="(default: %(default)s)")
+    rp.add_argument("--out", default="results", metavar="DIR", help="results directory (default: %(default)s); "
+                    "rerun to resume")
+    rp.add_argument("--model", metavar="DIR", help="RLM for the ml-100k target (default: the embedded one)")
+    rp.add_argument("--p5-dir", action="append", metavar="DIR",
+                    help="also reproduce on a P5-format dataset (an RLM is trained on it first; repeatable)")
+    rp.add_argument("--no-embedded", action="store_true", help="skip the embedded ml-100k target")
+    rp.add_argument("--notebooks", help="comma-separated subset, e.g. 01_data_and_rlm,02_sequential")
+    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: %(default)s)")
+    rp.set_defaults(func=cmd_reproduce)
     return parser
 
 

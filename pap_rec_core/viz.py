@@ -209,3 +209,16 @@ def export_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path) -> li
 
 
 MIME = {"html": "text/html", "png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf", "csv": "text/csv"}
+
+
+def training_curve(curve: pd.DataFrame, title: str = "RLM training: validation NDCG@10 and loss"):
+    """Validation NDCG@10 (left axis) and running training loss (right axis) per validation step."""
+    go = _go()
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=curve["step"], y=curve["valid_ndcg@10"], mode="lines+markers", name="valid NDCG@10",
+                             line=dict(color=KIND_COLORS["shared"])))
+    fig.add_trace(go.Scatter(x=curve["step"], y=curve["loss"], mode="lines", name="training loss", yaxis="y2",
+                             line=dict(color=KIND_COLORS["personal"], dash="dot")))
+    fig.update_layout(title=title, xaxis_title="step", yaxis=dict(title="valid NDCG@10"),
+                      yaxis2=dict(title="loss", overlaying="y", side="right"), template="plotly_white", height=360)
+    return fig

@@ -142,8 +142,9 @@ def tokenizer_corpus(data: InteractionData) -> list[str]:
         for col in ("title", "genres"):
             if col in data.item_info:
                 corpus.extend(str(v) for v in data.item_info[col].dropna().tolist())
-    if data.reviews is not None:
-        corpus.extend(str(t) for t in data.reviews["text"].dropna().tolist()[:200_000])
+    reviews = train_reviews(data.reviews)
+    if reviews is not None:
+        corpus.extend(str(t) for t in reviews["text"].dropna().tolist()[:200_000])
     return corpus
 
 
@@ -168,13 +169,14 @@ class SampleBuilder:
         self.seen_items = [set(split.data.sequences[u].tolist()) for u in range(data.n_users)]
         self.ratings = data.ratings
         families = dict(config.family_weights)
+        self.reviews = train_reviews(data.reviews)
         available = {
             Family.SEQUENTIAL: bool(self.users),
             Family.HISTORY: bool(self.users),
             Family.DIRECT: bool(self.users_any),
             Family.RATING: data.ratings is not None,
             Family.METADATA: self.titles is not None,
-            Family.EXPLANATION: data.reviews is not None and self.titles is not None,
+            Family.EXPLANATION: self.reviews is not None and self.titles is not None,
         }
         self.families = [Family(f) for f, w in families.items() if w > 0 and available[Family(f)]]
         self.weights = [families[f.value] for f in self.families]
@@ -265,7 +267,7 @@ class SampleBuilder:
             else:
                 target_text = values[template.target.strip("{}")]
         else:  # explanation
-            reviews = self.split.data.reviews
+            reviews = self.reviews
             row = reviews.iloc[self.rng.randrange(len(reviews))]
             values.update(user=int(row["user"]), item=int(row["item"]), title=self._title(int(row["item"])),
                           rating=f"{row['rating']:g}")
@@ -282,6 +284,15 @@ class SampleBuilder:
 
     def _genres(self, item: int) -> str:
         return "" if self.genres is None else str(self.genres[item])
+
+
+def train_reviews(reviews):
+    """The reviews the explanation family trains on: P5's ``train`` split (never validation/test, which
+    the explanation evaluation holds out); None when there are none."""
+    if reviews is None:
+        return None
+    rows = reviews[reviews["split"] == "train"] if "split" in reviews else reviews
+    return rows if len(rows) else None
 
 
 def make_batch(samples: list[tuple[list, tuple[int, ...], str]], tok: RecTokenizer) -> tuple[EncodedBatch, torch.Tensor]:

@@ -1,0 +1,400 @@
+"""The paper's experiments as library calls: what each notebook in ``notebooks/`` runs, cell by cell, and
+what ``pap-rec reproduce`` runs for every notebook. A notebook is a sequence of these calls plus
+``viz`` figures; no result exists only in a notebook.
+
+Example::
+
+    exp = Experiment(model_dir=None, results_dir="results/ml-100k", budget="smoke")   # embedded model
+    table = exp.sequential_table()            # manual vs automatic vs personalised prompts, with CIs
+    exp.save_table("sequential", table)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from pap_rec_core.data.split import Stage
+from pap_rec_core.evaluation.evaluator import EvaluationConfig, EvaluationResult, results_table
+
+METRICS = ("hit@5", "ndcg@5", "hit@10", "ndcg@10")
+MANUAL = {"sequential": ("2-3", "2-13"), "direct": ("5-7", "5-8")}  # (seen, unseen) templates
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much work one reproduction does. ``smoke`` checks that everything runs (CI); ``full`` is what
+    the README's tables come from."""
+
+    name: str
+    users: int | None  # evaluation and search users: the first N evaluation users (None: all)
+    iterations: int  # search iterations (shared + personal round each)
+    personal_counts: tuple[int, ...]  # PAP-REC + n personal tokens (0: shared only)
+    shared: int = 5
+    top_k: int = 5
+    surrogate: str = "exact"
+    baselines: tuple[str, ...] = ("Pop",)
+    baseline_epochs: int = 1
+    baseline_max_seconds: float | None = 60.0
+    ablation_shared: tuple[int, ...] = (1, 3)
+    resamples: int = 200  # bootstrap resamples
+    max_candidates: int = 6  # candidate prompts in the surrogate-vs-test correlation
+    figure_formats: tuple[str, ...] = ("html",)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+BUDGETS: dict[str, Budget] = {
+    "smoke": Budget("smoke", users=40, iterations=1, personal_counts=(0, 1)),
+    "full": Budget("full", users=None, iterations=5, personal_counts=(0, 1, 2, 3),
+                   baselines=("Pop", "BPR", "GRU4Rec", "Caser", "SASRec", "BERT4Rec"), baseline_epochs=200,
+                   baseline_max_seconds=300.0, ablation_shared=(1, 3, 5, 10), resamples=2000, max_candidates=40,
+                   figure_formats=("html", "png")),
+}
+
+
+def get_budget(budget: str | Budget, **overrides: Any) -> Budget:
+    if isinstance(budget, Budget):
+        return replace(budget, **overrides)
+    if budget not in BUDGETS:
+        raise ValueError(f"unknown budget {budget!r}; use {' or '.join(BUDGETS)}")
+    return replace(BUDGETS[budget], **overrides)
+
+
+def leak_signature(split, index) -> float:
+    """Share of evaluated users whose test item's textual id is the largest id of their history + 1 —
+    what a model can exploit under P5's sequential numbering (0 under a random index, up to noise)."""
+    ids = np.array([int(t) for t in index.texts])
+    targets = split.targets("test")
+    return float(np.mean([ids[targets[u]] == ids[split.history(int(u), "test")].max() + 1 for u in split.eval_users]))
+
+
+def subset(result: EvaluationResult, users: np.ndarray) -> EvaluationResult:
+    """The rows of ``result`` for ``users`` (all must be in it), in that order."""
+    row = {int(u): r for r, u in enumerate(result.users)}
+    missing = [int(u) for u in users if int(u) not in row]
+    if missing:
+        raise ValueError(f"{result.system}: user index {missing[0]} was not evaluated")
+    idx = np.array([row[int(u)] for u in users], dtype=np.int64)
+    return EvaluationResult(system=result.system, task=result.task, stage=result.stage, users=np.asarray(users),
+                            ranks=result.ranks[idx], per_user={k: v[idx] for k, v in result.per_user.items()},
+                            config=result.config)
+
+
+@dataclass
+class Experiment:
+    """One model (with its dataset), one results directory, one budget. Searches go to
+    ``results_dir/runs/`` and resume when rerun; tables and figures to ``tables/`` and ``figures/``."""
+
+    model_dir: str | None = None  # None: the embedded ml-100k RLM
+    results_dir: str | Path = "results/ml-100k"
+    budget: str | Budget = "smoke"
+    seed: int = 0
+    device: str = "auto"
+    dataset: str | None = None  # another location of the model's dataset (moved files), else as recorded
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.budget = get_budget(self.budget)
+        self.results_dir = Path(self.results_dir)
+
+    # ------------------------------------------------------------------------------------------------
+    # What is loaded
+
+    @cached_property
+    def loaded(self):
+        from pap_rec_core.rlm.checkpoint import embedded_model_dir, load_rlm_with_split
+
+        model_dir = self.model_dir or str(embedded_model_dir())
+        dcfg = None
+        if self.dataset:
+            from pap_rec_core.data import DatasetConfig, SourceKind
+
+            kind = SourceKind.P5 if (Path(self.dataset) / "sequential_data.txt").is_file() else SourceKind.RECBOLE
+            dcfg = DatasetConfig(kind=kind, path=self.dataset)
+        return load_rlm_with_split(model_dir, dcfg, device=self.device)
+
+    @property
+    def bundle(self):
+        return self.loaded[0]
+
+    @property
+    def split(self):
+        return self.loaded[1]
+
+    @property
+    def users(self) -> np.ndarray:
+        users = self.split.eval_users
+        return users if self.budget.users is None else users[: self.budget.users]
+
+    @property
+    def eval_config(self) -> EvaluationConfig:
+        return EvaluationConfig(n_resamples=self.budget.resamples, seed=self.seed)
+
+    def describe(self) -> dict[str, Any]:
+        meta = self.bundle.metadata
+        return {"dataset": self.split.data.name, "model": self.bundle.path, "parameters": self.bundle.model.num_parameters(),
+                "item_index": meta.get("item_index", {}).get("mode"), "budget": self.budget.name,
+                "users": len(self.users), "seed": self.seed, "results_dir": str(self.results_dir)}
+
+    # ------------------------------------------------------------------------------------------------
+    # Saving
+
+    def save_table(self, name: str, frame: pd.DataFrame) -> Path:
+        path = self.results_dir / "tables" / f"{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+        return path
+
+    def save_figure(self, name: str, fig) -> list[Path]:
+        from pap_rec_core.viz import export_figures
+
+        report = export_figures({name: fig}, self.results_dir / "figures", self.budget.figure_formats)
+        return report.written
+
+    def save_json(self, name: str, payload: Mapping[str, Any]) -> Path:
+        path = self.results_dir / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=2, default=str))
+        return path
+
+    # ------------------------------------------------------------------------------------------------
+    # 01: data and the RLM
+
+    def dataset_table(self) -> pd.DataFrame:
+        from pap_rec_core.data.stats import dataset_stats
+
+        return dataset_stats(self.split.data).to_frame()
+
+    def leak_table(self) -> pd.DataFrame:
+        """The model-free leak signature under P5's sequential index vs a random one (same data)."""
+        from pap_rec_core.data import build_item_index
+
+        rows = []
+        for mode in ("sequential", "random"):
+            index = build_item_index(self.split.data, mode, seed=self.seed)
+            rows.append({"item index": mode, "leaky": index.mode.leaky,
+                         "test item id = max history id + 1": leak_signature(self.split, index)})
+        return pd.DataFrame(rows)
+
+    def training_curve(self) -> pd.DataFrame:
+        """The RLM's validation NDCG@10 and training loss per validation step (from its metadata)."""
+        curve = self.bundle.metadata.get("train_report", {}).get("curve", [])
+        return pd.DataFrame(curve, columns=["step", "loss", "valid_ndcg@10", "elapsed_s"])
+
+    # ------------------------------------------------------------------------------------------------
+    # Evaluating prompts
+
+    def evaluate(self, spec_or_render, task: str = "sequential", label: str | None = None) -> EvaluationResult:
+        """Test metrics of a prompt spec (``manual:2-3``, ``run:DIR``, ...) or a prompt function on
+        :attr:`users` (first-token ranking for single-token items, history masked)."""
+        from pap_rec_core.rlm.evaluate import PromptSpec, evaluate_render, prompt_fn
+
+        if isinstance(spec_or_render, str):
+            spec = PromptSpec.parse(spec_or_render)
+            render, task, label = prompt_fn(spec, self.bundle.tokenizer), spec.task.value, label or str(spec)
+        else:
+            render = spec_or_render
+        return evaluate_render(self.bundle, self.split, Stage.TEST, render, task, system=label or "prompt",
+                               method="first-token", batch_size=128, users=self.users, config=self.eval_config)
+
+    def search(self, task: str = "sequential", n_shared: int | None = None, n_personal: int = 0, **overrides: Any):
+        """A PAP-REC search on :attr:`users` (validation), resumed if its run directory exists."""
+        from pap_rec_core.search import SearchConfig, run_search
+
+        b = self.budget
+        n_shared = b.shared if n_shared is None else n_shared
+        config = SearchConfig(task=task, n_shared=n_shared, n_personal=n_personal, top_k=b.top_k,
+                              surrogate=b.surrogate, iterations=b.iterations, max_users=b.users, seed=self.seed,
+                              **overrides)
+        name = f"{task}-s{n_shared}p{n_personal}-{b.name}-seed{self.seed}"
+        if overrides:
+            name += "-" + "-".join(f"{k}{v}" for k, v in sorted(overrides.items()))
+        t0 = time.perf_counter()
+        result = run_search(self.bundle, self.split, config, self.results_dir / "runs" / name)
+        self.timings[name] = time.perf_counter() - t0
+        return result
+
+    def prompt_results(self, task: str = "sequential") -> dict[str, EvaluationResult]:
+        """Manual (seen and unseen template) and PAP-REC prompts (shared only, + n personal) on test."""
+        from pap_rec_core.rlm.evaluate import run_prompt_fn
+
+        seen, unseen = MANUAL[task]
+        results = {f"manual {seen}": self.evaluate(f"manual:{seen}", label=f"manual {seen}"),
+                   f"manual {unseen} (unseen)": self.evaluate(f"manual:{unseen}", label=f"manual {unseen} (unseen)")}
+        for n in self.budget.personal_counts:
+            run = self.search(task, n_personal=n)
+            label = f"PAP-REC {run.config.n_shared} shared" + (f" + {n} personal" if n else "")
+            results[label] = self.evaluate(run_prompt_fn(run, self.bundle.tokenizer), task, label)
+        return results
+
+    def baseline_results(self, task: str = "sequential") -> dict[str, EvaluationResult]:
+        """Baselines on the same users: RecBole models (sequential; trained on our split) or popularity
+        over the fixed candidates (direct)."""
+        if task == "direct":
+            from pap_rec_core.evaluation import evaluate_candidate_scores, popularity_scores
+
+            cands = self.split.candidates(Stage.TEST, self.users)
+            scores = popularity_scores(self.split)[cands]
+            return {"Pop": evaluate_candidate_scores(self.split, Stage.TEST, scores, system="Pop",
+                                                     config=self.eval_config, users=self.users)}
+        from pap_rec_core.data import build_item_index
+        from pap_rec_core.evaluation.recbole_baselines import run_baselines
+
+        b = self.budget
+        index = build_item_index(self.split.data, self.bundle.metadata.get("item_index", {}).get("mode", "random"),
+                                 seed=self.bundle.metadata.get("item_index", {}).get("seed", self.seed))
+        t0 = time.perf_counter()
+        trained = run_baselines(self.split, index, b.baselines, epochs=b.baseline_epochs, seed=self.seed,
+                                progress=False, device=self.device, max_seconds=b.baseline_max_seconds,
+                                eval_config=self.eval_config)
+        self.timings["baselines"] = time.perf_counter() - t0
+        out = {}
+        for res in trained:
+            stopped = res.stop_reason in ("epoch_cap", "time_limit")  # not converged: a lower bound
+            label = res.model + (f" ({res.epochs_run} epochs, {res.stop_reason})" if stopped else "")
+            out[label] = replace(subset(res.test, self.users), system=label)
+        return out
+
+    def results_table(self, results: Mapping[str, EvaluationResult], reference: str) -> pd.DataFrame:
+        """Wide table with 95% CIs and paired-bootstrap p-values against ``reference``."""
+        return results_table(list(results.values()), reference=results[reference], metrics=METRICS)
+
+    @staticmethod
+    def long_table(results: Mapping[str, EvaluationResult]) -> pd.DataFrame:
+        """Long table (system, metric, mean, ci_low, ci_high) for ``viz.metric_bars``."""
+        frame = pd.concat([r.summary_with_ci() for r in results.values()], ignore_index=True)
+        return frame[frame.metric.isin(METRICS)].reset_index(drop=True)
+
+    # ------------------------------------------------------------------------------------------------
+    # 04: explanation
+
+    def explanation_status(self) -> pd.DataFrame:
+        data = self.split.data
+        has = data.reviews is not None
+        return pd.DataFrame([{"dataset": data.name, "has_reviews": has,
+                              "reviews": 0 if not has else len(data.reviews),
+                              "held-out (test) reviews": 0 if not has else int((data.reviews["split"] == "test").sum())}])
+
+    def explanation_table(self, templates: tuple[str, ...] = ("3-1", "3-3")) -> pd.DataFrame:
+        """BLEU-1/4, ROUGE-1/2/L of greedy explanations on the held-out reviews, per explanation template
+        (at most ``budget.users`` × 5 pairs under the smoke budget)."""
+        from pap_rec_core.rlm.explain import evaluate_explanations
+
+        max_rows = None if self.budget.users is None else 5 * self.budget.users
+        return pd.DataFrame([evaluate_explanations(self.bundle, self.split.data, t, max_rows=max_rows, seed=self.seed)
+                             for t in templates])
+
+    # ------------------------------------------------------------------------------------------------
+    # 05: search dynamics
+
+    def convergence(self, run) -> pd.DataFrame:
+        """One row per decision of a run: kind, slot, accepted, surrogate before/after, seconds."""
+        from pap_rec_core.exports import steps_frame
+        from pap_rec_core.search.timeline import Timeline
+
+        return steps_frame(Timeline.from_trace(run.run_dir), self.bundle.tokenizer.token_text)
+
+    def surrogate_correlation(self, run) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Over the candidate shared prompts a shared-only search scored (at most ``max_candidates``):
+        each surrogate on validation and test NDCG@10, and their Spearman correlations."""
+        import torch
+        from scipy.stats import spearmanr
+
+        from pap_rec_core.search import PapRecSearch, SearchConfig
+        from pap_rec_core.search.events import read_trace
+
+        if run.config.n_personal:
+            raise ValueError("the correlation is over shared prompts: pass a shared-only run")
+        prompts = shared_prompts_scored(read_trace(run.run_dir), run.config.n_shared)[: self.budget.max_candidates]
+        layout = run.config.layout
+        frame = pd.DataFrame({"candidate": range(len(prompts)),
+                              "tokens": [" ".join(self.bundle.tokenizer.token_text(t) for t in p) for p in prompts]})
+        frame["test ndcg@10"] = [self.evaluate(
+            lambda u, h, c, p=p: layout.parts(u, h, c, shared=p), run.config.task).summary()["ndcg@10"]
+            for p in prompts]
+        rows = []
+        for kind in ("exact", "beam", "likelihood"):
+            if run.config.task == "direct" and kind == "beam":
+                continue
+            search = PapRecSearch(self.bundle, self.split, SearchConfig(**{**run.config.to_dict(), "surrogate": kind}))
+            frame[f"valid {kind}"] = [float(search.values(torch.tensor(p).expand(len(search.users), -1))[0].mean())
+                                      for p in prompts]
+            rho = spearmanr(frame[f"valid {kind}"], frame["test ndcg@10"]).statistic if len(prompts) >= 3 else np.nan
+            rows.append({"surrogate": kind, "spearman vs test ndcg@10": float(rho), "candidates": len(prompts)})
+        return frame, pd.DataFrame(rows)
+
+    def length_ablation(self, task: str = "sequential") -> pd.DataFrame:
+        """Shared-only searches with 1/3/5/10 slots (the budget's list): validation surrogate, test
+        metrics, time."""
+        from pap_rec_core.rlm.evaluate import run_prompt_fn
+
+        rows = []
+        for n in self.budget.ablation_shared:
+            run = self.search(task, n_shared=n)
+            res = self.evaluate(run_prompt_fn(run, self.bundle.tokenizer), task, f"{n} shared")
+            name = f"{task}-s{n}p0-{self.budget.name}-seed{self.seed}"
+            rows.append({"shared tokens": n, "valid surrogate": run.value, **{k: res.summary()[k] for k in METRICS},
+                         "iterations": run.iterations, "seconds (this call)": self.timings.get(name, np.nan),
+                         "tokens": " ".join(self.bundle.tokenizer.token_text(t) for t in run.shared)})
+        return pd.DataFrame(rows)
+
+
+PUBLISHED_FILE = Path(__file__).resolve().parents[1] / "notebooks" / "reference" / "published.csv"
+
+
+def published_reference(task: str, path: str | Path = PUBLISHED_FILE) -> pd.DataFrame:
+    """Published numbers to show beside ours, labelled as not comparable: rows of ``path`` (columns
+    source, dataset, task, system, hit@5, ndcg@5, hit@10, ndcg@10) for ``task``. We ship the file with
+    its header only: the papers' tables could not be verified offline here, and a number we cannot
+    check is not one we print."""
+    cols = ["source", "dataset", "task", "system", *METRICS]
+    path = Path(path)
+    if not path.is_file():
+        return pd.DataFrame(columns=cols)
+    frame = pd.read_csv(path)
+    missing = set(cols) - set(frame.columns)
+    if missing:
+        raise ValueError(f"{path}: missing columns {sorted(missing)}")
+    out = frame[frame.task == task][cols].reset_index(drop=True)
+    out.insert(0, "comparable", "no (other data, model and item index)")
+    return out
+
+
+def shared_prompts_scored(events, n_shared: int) -> list[list[int]]:
+    """Every shared-token list a search scored as a candidate, in order (replaying acceptances)."""
+    shared, out = None, []
+    for e in events:
+        if e.event == "run_started":
+            shared = list(e.shared)
+        elif e.event == "candidates_scored" and e.slot < n_shared:
+            for c in e.candidates:
+                tokens = list(shared)
+                tokens[e.slot] = int(c)
+                out.append(tokens)
+        elif e.event == "token_accepted":
+            shared = list(e.shared)
+    return out
+
+
+def table_markdown(frame: pd.DataFrame, floatfmt: str = ".4f") -> str:
+    """A DataFrame as a GitHub markdown table (float columns formatted, the rest as text)."""
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    floats = {c for c in cols if pd.api.types.is_float_dtype(frame[c])}
+    for row in frame.itertuples(index=False):
+        cells = [("" if pd.isna(v) else format(v, floatfmt)) if c in floats else str(v) for c, v in zip(cols, row)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+__all__ = ["BUDGETS", "Budget", "Experiment", "METRICS", "get_budget", "leak_signature", "published_reference",
+           "shared_prompts_scored", "subset", "table_markdown"]
