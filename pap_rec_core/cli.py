@@ -94,6 +94,8 @@ def cmd_train_rlm(args: argparse.Namespace) -> int:
         overrides["time_limit_s"] = args.time_limit * 60
     if args.threads is not None:
         overrides["threads"] = args.threads
+    if args.mask_history_loss:
+        overrides["mask_history_loss"] = True
     bundle, report = train_preset(dataset_config_from_args(args), args.preset, args.out, seed=args.seed,
                                   item_index=args.item_index, negatives=args.negatives, progress=not args.quiet,
                                   device=args.device, **overrides)
@@ -327,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-steps", type=int, help="override the preset's number of steps")
     train.add_argument("--time-limit", type=float, metavar="MIN", help="override the preset's time limit (minutes)")
     train.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    train.add_argument("--mask-history-loss", action="store_true",
+                       help="sequential samples: no probability for the user's earlier items in the loss "
+                            "(the evaluation masks them)")
     train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     train.set_defaults(func=cmd_train_rlm)
 

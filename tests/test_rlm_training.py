@@ -201,3 +201,40 @@ def test_train_preset_reports_each_step_and_records_a_loadable_dataset(tmp_path,
     bundle, split = load_rlm_with_split(tmp_path / "m", device="cpu")
     assert split.data.name == "toy" and split.config.n_negatives == 5
     assert split.data.item_titles()[0].startswith("Toy Movie")
+
+
+def test_history_masked_loss(toy_split, toy_rlm):
+    import torch
+
+    from pap_rec_core.rlm.training import history_masked_loss
+
+    tok = toy_rlm.tokenizer
+    torch.manual_seed(0)
+    logits = torch.randn(3, 2, tok.vocab_size)
+    a, b, c = (tok.item_token(i) for i in (4, 5, 6))
+    labels = torch.tensor([[a, 1], [b, 1], [c, -100]])
+    plain = torch.nn.functional.cross_entropy(logits.reshape(-1, tok.vocab_size), labels.reshape(-1), ignore_index=-100)
+    assert history_masked_loss(logits, labels, [None, None, None], tok) == pytest.approx(float(plain))
+    masked = history_masked_loss(logits, labels, [np.array([5, 6, 4]), None, np.array([4])], tok)
+    # by hand: row 0's first step loses items 5 and 6 (its own target 4 is never masked); row 2 loses item 4
+    first = logits[:, 0].clone()
+    first[0, [b, c]] = float("-inf")
+    first[2, a] = float("-inf")
+    terms = [-torch.log_softmax(first[0], -1)[a], -torch.log_softmax(logits[0, 1], -1)[1],
+             -torch.log_softmax(first[1], -1)[b], -torch.log_softmax(logits[1, 1], -1)[1],
+             -torch.log_softmax(first[2], -1)[c]]
+    assert float(masked) == pytest.approx(float(torch.stack(terms).mean()), rel=1e-5)
+    assert float(masked) < float(plain)
+
+
+def test_training_with_the_history_masked_loss_runs(toy_split, tmp_path):
+    from pap_rec_core.data import build_item_index
+    from pap_rec_core.rlm.training import preset, train_rlm
+
+    config = preset("tiny", max_steps=4, direct_candidates=6, sequential_candidates=4, device="cpu",
+                    mask_history_loss=True)
+    bundle, report = train_rlm(toy_split, build_item_index(toy_split.data, "random"), config, tmp_path / "m",
+                               progress=False)
+    assert report.steps == 4 and bundle.metadata["train_config"]["mask_history_loss"] is True
+    with pytest.raises(ValueError, match="single-token items"):
+        preset("tiny", mask_history_loss=True, item_tokens=False)

@@ -71,6 +71,9 @@ class TrainConfig:
     dropout_rate: float = 0.0  # on CPU, attention dropout (bernoulli) was ~40% of the forward time
     eval_every: int = 500  # steps between validation checks (template 2-3, exact first-token ranking)
     patience: int | None = None  # stop after this many validations without improvement (None: never)
+    # sequential samples: the user's earlier items get no probability in the loss (the evaluation masks
+    # them), so the model is not trained to spend its mass on items it will never be credited for
+    mask_history_loss: bool = False
     eval_users: int = 943  # validation users used for model selection
     checkpoint_every_s: float = 120.0
     device: str = "auto"
@@ -84,6 +87,8 @@ class TrainConfig:
                 raise ValueError(f"unknown task family {name!r}; known: {sorted(known)}")
         if self.max_steps < 1 or self.batch_size < 1:
             raise ValueError("max_steps and batch_size must be >= 1")
+        if self.mask_history_loss and not self.item_tokens:
+            raise ValueError("mask_history_loss needs single-token items (item_tokens=True)")
 
     def rlm_config(self, vocab_size: int) -> RLMConfig:
         return RLMConfig(vocab_size=vocab_size, d_model=self.d_model, d_ff=self.d_ff, d_kv=self.d_kv,
@@ -211,10 +216,15 @@ class SampleBuilder:
 
     def batch(self, size: int) -> list[tuple[list, tuple[int, ...], str]]:
         """One family and template per batch: prompts of one template have similar lengths, so padding
-        stays small (direct prompts list 100 candidates; plain sequential ones 20 history items)."""
+        stays small (direct prompts list 100 candidates; plain sequential ones 20 history items).
+        ``self.batch_history`` then holds, per sample, the items before a sequential target (else None)."""
         family = self.sample_family()
         template = self.rng.choice(self.templates[family])
-        return [self.sample(family, template) for _ in range(size)]
+        out, self.batch_history = [], []
+        for _ in range(size):
+            out.append(self.sample(family, template))
+            self.batch_history.append(self._history)
+        return out
 
     def sample(self, family: Family | None = None, template: Template | None = None) -> tuple[list, tuple[int, ...], str]:
         family = family or self.sample_family()
@@ -222,11 +232,13 @@ class SampleBuilder:
         values: dict[str, Any] = {}
         target_item: int | None = None
         target_text: str | None = None
+        self._history = None
         if family is Family.SEQUENTIAL:
             user = self.rng.choice(self.users)
             train = self.split.train[user]
             t = self.rng.randrange(1, len(train))
             target_item = int(train[t])
+            self._history = train[:t]
             values.update(user=user, history=truncate_history(train[:t], self.config.max_history))
             if "candidates" in template.fields:
                 cands = self._negatives(user, self.config.sequential_candidates - 1, target_item) + [target_item]
@@ -295,6 +307,22 @@ def train_reviews(reviews):
     return rows if len(rows) else None
 
 
+def history_masked_loss(logits: torch.Tensor, labels: torch.Tensor, histories: list, tok: RecTokenizer) -> torch.Tensor:
+    """Mean token cross-entropy (as T5's) with the first decoder step's logits of each sample's history
+    items (``histories[row]``, item indices; None: no mask) set to -inf; the target itself is never in
+    its own history prefix."""
+    first = logits[:, 0, :].float()  # (B, V)
+    mask = torch.zeros_like(first, dtype=torch.bool)
+    for row, hist in enumerate(histories):
+        if hist is not None and len(hist):
+            ids = torch.as_tensor([tok.item_token(int(i)) for i in hist], device=first.device)
+            mask[row, ids] = True
+            mask[row, labels[row, 0]] = False  # never mask the answer (a repeated item)
+    logits = torch.cat([first.masked_fill(mask, float("-inf"))[:, None], logits[:, 1:].float()], dim=1)
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                             ignore_index=-100)
+
+
 def make_batch(samples: list[tuple[list, tuple[int, ...], str]], tok: RecTokenizer) -> tuple[EncodedBatch, torch.Tensor]:
     batch = collate([tok.encode_parts(p) for p, _, _ in samples])
     length = max(len(t) for _, t, _ in samples)
@@ -339,6 +367,7 @@ RUNTIME_FIELDS = ("time_limit_s", "checkpoint_every_s", "device", "threads", "pa
 
 
 def _resume_key(config: dict[str, Any]) -> dict[str, Any]:
+    config = TrainConfig.from_dict(config).to_dict()  # fields added later take their defaults
     return {k: v for k, v in config.items() if k not in RUNTIME_FIELDS}
 
 
@@ -416,8 +445,10 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
         batch, labels = make_batch(samples, tok)
         batch, labels = batch.to(device), labels.to(device)
         with _autocast(device):
-            loss = model(batch.attention_mask, labels=labels, input_ids=batch.input_ids,
-                         whole_word_ids=batch.whole_word_ids).loss
+            out = model(batch.attention_mask, labels=labels, input_ids=batch.input_ids,
+                        whole_word_ids=batch.whole_word_ids)
+            loss = out.loss if not config.mask_history_loss else history_masked_loss(
+                out.logits, labels, builder.batch_history, tok)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
