@@ -21,7 +21,8 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
+
+from pap_rec_core.experiments import leak_signature
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -34,14 +35,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=Path("runs/index_leak"), help="model directories (resumable)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/index_leak_ml-100k"))
     return p.parse_args(argv)
-
-
-def leak_signature(split, index) -> float:
-    """Share of evaluated users whose test item's id is the largest id of their history + 1."""
-    ids = np.array([int(t) for t in index.texts])  # textual id of each item
-    targets = split.targets("test")
-    hits = [ids[targets[u]] == ids[split.history(int(u), "test")].max() + 1 for u in split.eval_users]
-    return float(np.mean(hits))
 
 
 def run_one(mode: str, args: argparse.Namespace) -> dict:

@@ -24,23 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pap_rec_core.experiments import shared_prompts_scored  # noqa: E402
+
 KEYS = ["hit@5", "ndcg@5", "hit@10", "ndcg@10"]
-
-
-def shared_prompts_scored(events, n_shared: int) -> list[list[int]]:
-    """Every shared-token list a search scored as a candidate, in order (replaying acceptances)."""
-    shared, out = None, []
-    for e in events:
-        if e.event == "run_started":
-            shared = list(e.shared)
-        elif e.event == "candidates_scored" and e.slot < n_shared:
-            for c in e.candidates:
-                tokens = list(shared)
-                tokens[e.slot] = int(c)
-                out.append(tokens)
-        elif e.event == "token_accepted":
-            shared = list(e.shared)
-    return out
 
 
 def test_ndcg10(bundle, split, layout, shared: list[int], users: np.ndarray, personal=None) -> float:

@@ -157,3 +157,20 @@ def test_comparison_page_and_every_export(disk_rlm_dir, demo_runs):
         assert (out / f"{stem}.csv").stat().st_size > 20
     labels = {b.label for b in at.get("download_button")}
     assert {"token_grid.png", "metrics.svg", "improvement.pdf", "user_ranks.html", "per_user.csv"} <= labels
+
+
+def test_two_sessions_searching_at_once_keep_their_own_runs(disk_rlm_dir, tmp_path):
+    runs = tmp_path / "runs"
+    sessions = [make_app(disk_rlm_dir, runs, nav="Search", search_shared=1, search_personal=p, search_iterations=1,
+                         search_max_users=0, search_top_k=2) for p in (0, 1)]
+    for at in sessions:
+        at.button[0].click()
+        at.run()
+        assert not at.exception, at.exception
+    jobs = [at.session_state["job"] for at in sessions]
+    assert jobs[0].run_dir != jobs[1].run_dir
+    assert all(job.join(120) for job in jobs) and [j.status for j in jobs] == ["finished", "finished"]
+    for at, job, personal in zip(sessions, jobs, (0, 1)):
+        at.run()
+        assert at.session_state["run"] == str(job.run_dir)  # each page shows its own run
+        assert job.result.config.n_personal == personal

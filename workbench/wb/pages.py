@@ -26,6 +26,9 @@ def sidebar(bundle, split) -> None:
         st.text_input("Runs directory", key=S.RUNS_DIR, help="search runs (one directory per run, with trace.jsonl)")
         rows = [r for r in resources.runs(st.session_state[S.RUNS_DIR]) if not r["error"]]
         paths = [r["path"] for r in rows]
+        job = st.session_state[S.JOB]
+        if job is not None and str(job.run_dir) not in paths:  # just started: no trace on disk yet
+            paths.insert(0, str(job.run_dir))
         if st.session_state[S.RUN] not in paths:
             st.session_state[S.RUN] = paths[0] if paths else None
         if paths:
@@ -188,6 +191,20 @@ def _new_job(bundle, split):
     return BackgroundSearch(bundle, split, config, run_dir)
 
 
+def _start_search(bundle, split) -> None:
+    """The form's callback: it runs before the widgets are drawn, so it may select the new run."""
+    from pap_rec_core import PapRecError
+
+    ss = st.session_state
+    try:
+        job = _new_job(bundle, split)
+    except (ValueError, PapRecError) as err:
+        ss[S.SEARCH_ERROR] = str(err)
+        return
+    job.start()
+    ss[S.JOB], ss[S.RUN], ss[S.SEARCH_ERROR] = job, str(job.run_dir), None
+
+
 def search_page(bundle, split) -> None:
     st.header("Search")
     ss = st.session_state
@@ -205,17 +222,10 @@ def search_page(bundle, split) -> None:
             c3.number_input("Users (0 = all)", 0, split.data.n_users, key=S.MAX_USERS)
             c4.number_input("Candidates per slot (top-k)", 1, 50, key=S.TOP_K)
             c4.number_input("Seed", 0, 2**31 - 1, key=S.SEED)
-            start = st.form_submit_button("Start search", type="primary")
-        if start:
-            from pap_rec_core import PapRecError
-
-            try:
-                job = _new_job(bundle, split)
-            except (ValueError, PapRecError) as err:
-                st.error(f"Cannot start this search: {err}")
-            else:
-                job.start()
-                ss[S.JOB], ss[S.RUN] = job, str(job.run_dir)
+            st.form_submit_button("Start search", type="primary", on_click=_start_search, args=(bundle, split))
+        if ss.get(S.SEARCH_ERROR):
+            st.error(f"Cannot start this search: {ss[S.SEARCH_ERROR]}")
+    job = ss[S.JOB]
     if job is not None:
         c1, c2, c3 = st.columns([1, 1, 4])
         if c1.button("Stop", key="stop_search", disabled=not job.running):
@@ -227,10 +237,10 @@ def search_page(bundle, split) -> None:
         if job.status == "failed":
             st.error(job.error)
     run = ss.get(S.RUN)
-    if not run or not (Path(run) / "trace.jsonl").exists():
+    running = job is not None and job.running and str(job.run_dir) == str(run)
+    if not run or not (running or (Path(run) / "trace.jsonl").exists()):
         st.info("No run selected: start a search above or pick a run in the sidebar.")
         return
-    running = job is not None and job.running and str(job.run_dir) == str(run)
     st.fragment(run_every=1.0 if running else None)(_live_view)(bundle, split, run, running)
 
 
@@ -242,6 +252,9 @@ def _live_view(bundle, split, run: str, running: bool) -> None:
     job = st.session_state[S.JOB]
     if running and job is not None and not job.running:
         st.rerun()  # the search ended: redraw the controls too
+    if not (Path(run) / "trace.jsonl").exists():
+        st.caption("The search is starting…")
+        return
     try:
         tl = resources.timeline(run)
     except TraceError as err:
@@ -253,13 +266,11 @@ def _live_view(bundle, split, run: str, running: bool) -> None:
     st.caption(f"{Path(run).name}: {tl.n_steps} decisions, {tl.iterations_done}/{tl.config.get('iterations')} "
                f"iterations, {tl.seconds:.0f} s{' — running' if running else ''}"
                + ("" if shown_user is None else f"; personal slots of user {split.data.user_ids[shown_user]}"))
-    key = S.REPLAY
-    if st.session_state.get(key, 0) > tl.n_steps or st.session_state.get("_replay_run") != run:
-        st.session_state[key] = tl.n_steps
-        st.session_state["_replay_run"] = run
-    follow = running and st.session_state.get("_replay_follow", True)
-    if follow:
-        st.session_state[key] = tl.n_steps
+    key, ss = S.REPLAY, st.session_state
+    at_end = ss.get(key, 0) >= ss.get(S.REPLAY_MAX, 0)  # the slider sits at the last step: keep it there
+    if ss.get(S.REPLAY_RUN) != run or at_end or ss.get(key, 0) > tl.n_steps:
+        ss[key] = tl.n_steps
+    ss[S.REPLAY_RUN], ss[S.REPLAY_MAX] = run, tl.n_steps
     step = st.slider("Replay: step", 0, max(tl.n_steps, 1), key=key, disabled=tl.n_steps == 0,
                      help="scrub through the decisions of the search (0 = the initial prompt)")
     step = min(step, tl.n_steps)
