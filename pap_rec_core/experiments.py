@@ -215,13 +215,18 @@ class Experiment:
         config = SearchConfig(task=task, n_shared=n_shared, n_personal=n_personal, top_k=b.top_k,
                               surrogate=b.surrogate, iterations=b.iterations, max_users=b.users, seed=self.seed,
                               **overrides)
-        name = f"{task}-s{n_shared}p{n_personal}-{b.name}-seed{self.seed}"
-        if overrides:
-            name += "-" + "-".join(f"{k}{v}" for k, v in sorted(overrides.items()))
+        name = self.run_name(task, n_shared, n_personal, **overrides)
         t0 = time.perf_counter()
         result = run_search(self.bundle, self.split, config, self.results_dir / "runs" / name)
         self.timings[name] = time.perf_counter() - t0
         return result
+
+    def run_name(self, task: str, n_shared: int, n_personal: int, **overrides: Any) -> str:
+        """The run directory name of a search (under ``results_dir/runs``), also the key of its timing."""
+        name = f"{task}-s{n_shared}p{n_personal}-{self.budget.name}-seed{self.seed}"
+        if overrides:
+            name += "-" + "-".join(f"{k}{v}" for k, v in sorted(overrides.items()))
+        return name
 
     def prompt_results(self, task: str = "sequential") -> dict[str, EvaluationResult]:
         """Manual (seen and unseen template) and PAP-REC prompts (shared only, + n personal) on test."""
@@ -341,7 +346,7 @@ class Experiment:
         for n in self.budget.ablation_shared:
             run = self.search(task, n_shared=n)
             res = self.evaluate(run_prompt_fn(run, self.bundle.tokenizer), task, f"{n} shared")
-            name = f"{task}-s{n}p0-{self.budget.name}-seed{self.seed}"
+            name = self.run_name(task, n, 0)
             rows.append({"shared tokens": n, "valid surrogate": run.value, **{k: res.summary()[k] for k in METRICS},
                          "iterations": run.iterations, "seconds (this call)": self.timings.get(name, np.nan),
                          "tokens": " ".join(self.bundle.tokenizer.token_text(t) for t in run.shared)})

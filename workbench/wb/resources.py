@@ -64,8 +64,7 @@ def _runs(runs_dir: str, stamp: tuple) -> list[dict]:
 
 
 def timeline(run_dir: str):
-    from pap_rec_core.search.timeline import Timeline
-
+    """The run's :class:`~pap_rec_core.search.timeline.Timeline`, re-read when its trace grows."""
     return _timeline(str(run_dir), _mtime(Path(run_dir) / "trace.jsonl"), _size(Path(run_dir) / "trace.jsonl"))
 
 
