@@ -114,12 +114,9 @@ class Experiment:
         from pap_rec_core.rlm.checkpoint import embedded_model_dir, load_rlm_with_split
 
         model_dir = self.model_dir or str(embedded_model_dir())
-        dcfg = None
-        if self.dataset:
-            from pap_rec_core.data import DatasetConfig, SourceKind
+        from pap_rec_core.data import dataset_config_for_path
 
-            kind = SourceKind.P5 if (Path(self.dataset) / "sequential_data.txt").is_file() else SourceKind.RECBOLE
-            dcfg = DatasetConfig(kind=kind, path=self.dataset)
+        dcfg = dataset_config_for_path(self.dataset) if self.dataset else None
         return load_rlm_with_split(model_dir, dcfg, device=self.device)
 
     @property

@@ -66,3 +66,17 @@ def test_leak_signature_by_hand():
     split = leave_one_out(data, SplitConfig(n_negatives=1))
     # test items: u1 d = max(a, b, c) + 1 (yes); u2 a (no); u3 f = max(e, a, b) + 1 (yes)
     assert leak_signature(split, build_item_index(data, "sequential")) == pytest.approx(2 / 3)
+
+
+def test_dataset_config_for_path(tmp_path):
+    from pap_rec_core.data import SourceKind, dataset_config_for_path
+
+    (tmp_path / "p5").mkdir()
+    (tmp_path / "p5" / "sequential_data.txt").write_text("1 2 3\n")
+    (tmp_path / "user_sequence.txt").write_text("1 2 3\n")
+    (tmp_path / "t.csv").write_text("user_id,item_id\n")
+    assert dataset_config_for_path(tmp_path / "p5").kind is SourceKind.P5
+    assert dataset_config_for_path(tmp_path / "user_sequence.txt").kind is SourceKind.OPENP5
+    assert dataset_config_for_path(tmp_path / "t.csv", user_col="u").user_col == "u"
+    assert dataset_config_for_path(tmp_path / "t.csv").kind is SourceKind.TABLE
+    assert dataset_config_for_path("ml-100k").kind is SourceKind.RECBOLE

@@ -174,3 +174,17 @@ def test_two_sessions_searching_at_once_keep_their_own_runs(disk_rlm_dir, tmp_pa
         at.run()
         assert at.session_state["run"] == str(job.run_dir)  # each page shows its own run
         assert job.result.config.n_personal == personal
+
+
+def test_the_models_dataset_at_another_location(disk_rlm_dir, tmp_path, toy_recbole):
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(disk_rlm_dir.parent / "toy", moved)
+    at = make_app(disk_rlm_dir, tmp_path / "runs", dataset_dir=str(moved))
+    assert not at.exception and not at.error
+    assert "24" in [m.value for m in at.metric]
+    other = toy_recbole(tmp_path / "other", n_users=25)  # not the data the model was trained on
+    at = make_app(disk_rlm_dir, tmp_path / "runs", dataset_dir=str(other))
+    assert not at.exception
+    assert "Cannot load the model" in at.error[0].value and "fingerprint" in at.error[0].value

@@ -34,7 +34,7 @@ def main() -> None:
     from pap_rec_core import PapRecError
 
     try:
-        bundle, split = resources.load_model(model_dir)
+        bundle, split = resources.load_model(model_dir, st.session_state[S.DATASET])
     except (PapRecError, FileNotFoundError, ValueError) as err:
         pages.sidebar(None, None)
         st.title("PAP-REC Workbench")

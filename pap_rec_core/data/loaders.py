@@ -74,6 +74,22 @@ class DatasetConfig:
         return cls(**known_fields(cls, d))
 
 
+def dataset_config_for_path(path: str | Path, **fields: Any) -> DatasetConfig:
+    """A ``DatasetConfig`` for a location by its shape: a P5 directory (``sequential_data.txt``), an
+    OpenP5 ``user_sequence.txt``, a CSV/TSV/Parquet table, else RecBole atomic files (or a builtin
+    name such as ``ml-100k``)."""
+    path = Path(path)
+    if (path / "sequential_data.txt").is_file():
+        kind = SourceKind.P5
+    elif path.is_file() and path.name == "user_sequence.txt":
+        kind = SourceKind.OPENP5
+    elif path.is_file() and path.suffix.lower() in (".csv", ".tsv", ".parquet"):
+        kind = SourceKind.TABLE
+    else:
+        kind = SourceKind.RECBOLE
+    return DatasetConfig(kind=kind, path=str(path), **fields)
+
+
 def load_dataset(config: DatasetConfig) -> InteractionData:
     """Load any supported source into an :class:`InteractionData`."""
     if config.kind is SourceKind.RECBOLE:

@@ -24,6 +24,9 @@ def sidebar(bundle, split) -> None:
         st.radio("Page", S.PAGES, key=S.NAV)
         st.text_input("Model directory", key=S.MODEL_DIR, help="an RLM directory from `pap-rec train-rlm`")
         st.text_input("Runs directory", key=S.RUNS_DIR, help="search runs (one directory per run, with trace.jsonl)")
+        st.text_input("Dataset location (optional)", key=S.DATASET,
+                      help="where the model's dataset is now, if it moved (P5 directory, RecBole directory, "
+                           "CSV/TSV/Parquet); empty: where the model records it")
         rows = [r for r in resources.runs(st.session_state[S.RUNS_DIR]) if not r["error"]]
         paths = [r["path"] for r in rows]
         job = st.session_state[S.JOB]
@@ -316,7 +319,7 @@ def compare_page(bundle, split) -> None:
     c1.radio("Split", ["test", "valid"], key=S.STAGE, horizontal=True)
     c2.radio("Ranking", ["first-token", "exact"], key=S.METHOD, horizontal=True,
              help="first-token: one decoder step over single-token items (fast); exact: sequence likelihood")
-    cmp = resources.comparison(ss[S.MODEL_DIR], run, ss[S.STAGE], ss[S.METHOD])
+    cmp = resources.comparison(ss[S.MODEL_DIR], run, ss[S.STAGE], ss[S.METHOD], ss[S.DATASET])
     table = cmp.table()
     wide = pd.DataFrame({"system": list(cmp.results)})
     for m in viz.METRICS:

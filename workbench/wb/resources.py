@@ -39,15 +39,17 @@ def _mtime(path: Path) -> float:
 
 
 @st.cache_resource(show_spinner="Loading the RLM and its dataset…", max_entries=4)
-def _load(model_dir: str, stamp: float):
+def _load(model_dir: str, stamp: float, dataset: str = ""):
+    from pap_rec_core.data import dataset_config_for_path
     from pap_rec_core.rlm.checkpoint import load_rlm_with_split
 
-    return load_rlm_with_split(model_dir)
+    return load_rlm_with_split(model_dir, dataset_config_for_path(dataset) if dataset else None)
 
 
-def load_model(model_dir: str):
-    """``(bundle, split)`` of a model directory, cached across reruns and sessions."""
-    return _load(str(Path(model_dir).resolve()), _weights_mtime(model_dir))
+def load_model(model_dir: str, dataset: str = ""):
+    """``(bundle, split)`` of a model directory (its dataset as recorded, or at ``dataset``), cached
+    across reruns and sessions."""
+    return _load(str(Path(model_dir).resolve()), _weights_mtime(model_dir), dataset.strip())
 
 
 def runs(runs_dir: str) -> list[dict]:
@@ -80,16 +82,17 @@ def _timeline(run_dir: str, stamp: float, size: int):
 
 
 @st.cache_resource(show_spinner="Evaluating the manual and automatic prompts on every searched user…", max_entries=8)
-def _comparison(model_dir: str, model_stamp: float, run_dir: str, run_stamp: float, stage: str, method: str):
+def _comparison(model_dir: str, model_stamp: float, run_dir: str, run_stamp: float, stage: str, method: str,
+                dataset: str = ""):
     from pap_rec_core.comparison import compare_run
 
-    bundle, split = load_model(model_dir)
+    bundle, split = load_model(model_dir, dataset)
     return compare_run(bundle, split, run_dir, stage=stage, method=method)
 
 
-def comparison(model_dir: str, run_dir: str, stage: str, method: str):
+def comparison(model_dir: str, run_dir: str, stage: str, method: str, dataset: str = ""):
     return _comparison(str(Path(model_dir).resolve()), _weights_mtime(model_dir), str(run_dir),
-                       _mtime(Path(run_dir) / "trace.jsonl"), stage, method)
+                       _mtime(Path(run_dir) / "trace.jsonl"), stage, method, dataset.strip())
 
 
 def _weights_mtime(model_dir: str) -> float:

@@ -9,6 +9,7 @@ import streamlit as st
 NAV = "nav"  # the page shown
 MODEL_DIR = "model_dir"  # model directory (text input)
 RUNS_DIR = "runs_dir"  # runs directory (text input)
+DATASET = "dataset_dir"  # the model's dataset at another location (text input; empty: as recorded)
 RUN = "run"  # selected run directory (path as str)
 USER = "user"  # selected raw user id (str)
 SESSION_TAG = "session_tag"  # names this browser session's runs, so two sessions never share one
@@ -29,7 +30,7 @@ PAGES = ("Overview", "User", "Search", "Compare")
 
 def init(model_dir: str, runs_dir: str) -> None:
     """Initialise the keys once per session (values set before the first run, e.g. by tests, are kept)."""
-    defaults = {NAV: PAGES[0], MODEL_DIR: model_dir, RUNS_DIR: runs_dir, RUN: None, USER: None,
+    defaults = {NAV: PAGES[0], MODEL_DIR: model_dir, RUNS_DIR: runs_dir, DATASET: "", RUN: None, USER: None,
                 SESSION_TAG: uuid.uuid4().hex[:8], JOB: None, STAGE: "test", METHOD: "first-token", EXPORT: None,
                 SEARCH_ERROR: None,
                 TASK: "sequential", SHARED: 5, PERSONAL: 1, SURROGATE: "exact", ITERATIONS: 2, MAX_USERS: 200,
