@@ -62,8 +62,9 @@ def run_notebook(name: str, out_dir: Path, parameters: dict, kernel_name: str = 
     return executed
 
 
-def prepare_p5_target(p5_dir: str | Path, out: Path, seed: int = 0, progress: bool = True) -> Target:
-    """A P5-format dataset directory: train (or resume) a ``demo``-preset RLM on it under ``out/models``."""
+def prepare_p5_target(p5_dir: str | Path, out: Path, seed: int = 0, progress: bool = True, preset: str = "demo",
+                      **overrides) -> Target:
+    """A P5-format dataset directory: train (or resume) an RLM (``demo`` preset) on it under ``out/models``."""
     from pap_rec_core.data import DatasetConfig, SourceKind
     from pap_rec_core.rlm.checkpoint import CONFIG_FILE
     from pap_rec_core.rlm.training import train_preset
@@ -72,8 +73,8 @@ def prepare_p5_target(p5_dir: str | Path, out: Path, seed: int = 0, progress: bo
     label = p5_dir.name
     model_dir = out / "models" / label
     if not (model_dir / CONFIG_FILE).is_file() or (model_dir / "train_state.pt").is_file():
-        train_preset(DatasetConfig(kind=SourceKind.P5, path=str(p5_dir)), "demo", model_dir, seed=seed,
-                     progress=progress)
+        train_preset(DatasetConfig(kind=SourceKind.P5, path=str(p5_dir)), preset, model_dir, seed=seed,
+                     progress=progress, **overrides)
     return Target(label, str(model_dir))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -74,3 +75,17 @@ def test_notebook_numbers_match_the_cli(smoke, capsys):
         for m in ("hit@5", "ndcg@5", "hit@10", "ndcg@10"):
             # the CLI's JSON carries 10 significant digits
             assert seq.loc[ours, m] == pytest.approx(rows[cli][m], abs=1e-9), (ours, m)
+
+
+def test_a_p5_dataset_target_gets_its_own_rlm(make_p5_dir, tmp_path):
+    from pap_rec_core.reproduce import prepare_p5_target
+    from pap_rec_core.rlm.checkpoint import load_rlm_with_split
+
+    rng = np.random.default_rng(0)
+    seqs = {u: [int(i) for i in rng.choice(np.arange(1, 41), size=8, replace=False)] for u in range(1, 21)}
+    p5 = make_p5_dir(seqs, name="p5toy")
+    target = prepare_p5_target(p5, tmp_path / "out", preset="tiny", max_steps=5, direct_candidates=6,
+                               sequential_candidates=4, negatives=5, device="cpu", progress=False)
+    assert target.label == "p5toy" and target.model_dir == str(tmp_path / "out" / "models" / "p5toy")
+    bundle, split = load_rlm_with_split(target.model_dir, device="cpu")
+    assert split.data.n_users == 20 and split.data.name == "p5toy"
