@@ -24,24 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pap_rec_core.experiments import shared_prompts_scored  # noqa: E402
+from pap_rec_core.experiments import surrogate_correlation  # noqa: E402
 
 KEYS = ["hit@5", "ndcg@5", "hit@10", "ndcg@10"]
-
-
-def test_ndcg10(bundle, split, layout, shared: list[int], users: np.ndarray, personal=None) -> float:
-    from pap_rec_core.evaluation import evaluate_scorer
-    from pap_rec_core.rlm.ranking import encode_batch, score_items
-
-    row = {int(u): r for r, u in enumerate(users)}
-
-    def score(batch_users):
-        prompts = [layout.parts(int(u), split.history(int(u), "test"), shared=shared,
-                                personal=[] if personal is None else personal[row[int(u)]]) for u in batch_users]
-        return score_items(bundle.model, bundle.tokenizer, encode_batch(bundle.tokenizer, prompts),
-                           include_eos=False).numpy()
-
-    return evaluate_scorer(split, "test", score, system="candidate", users=users).summary()["ndcg@10"]
 
 
 def run_name(n_shared: int, n_personal: int, rule: str, holdout: int) -> str:
@@ -75,12 +60,11 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from scipy.stats import spearmanr
 
     from pap_rec_core.evaluation import EvaluationConfig, compare
     from pap_rec_core.rlm import embedded_model_dir, load_rlm_with_split
     from pap_rec_core.rlm.evaluate import evaluate_rlm
-    from pap_rec_core.search import PapRecSearch, SearchConfig, read_trace, run_search
+    from pap_rec_core.search import SearchConfig, run_search
 
     model_dir = args.model or str(embedded_model_dir())
     bundle, split = load_rlm_with_split(model_dir, device=args.device)
@@ -118,17 +102,14 @@ def main(argv=None) -> None:
 
     # surrogate vs test over the candidates of the shared-only search (or the first run)
     first_dir, first_result, _ = runs[min(runs)]
-    layout = first_result.config.layout
-    candidates = shared_prompts_scored(read_trace(first_dir), args.shared)[: args.max_candidates]
-    correlations = {}
-    if layout.n_personal == 0 and len(candidates) >= 3:
-        test_values = [test_ndcg10(bundle, split, layout, c, users) for c in candidates]
-        for kind in ("exact", "beam", "likelihood"):
-            search = PapRecSearch(bundle, split, SearchConfig(**{**first_result.config.to_dict(), "surrogate": kind}))
-            valid_values = [float(search.values(torch.tensor(c).expand(len(users), -1))[0].mean()) for c in candidates]
-            rho = spearmanr(valid_values, test_values).statistic
-            correlations[kind] = {"spearman": float(rho), "valid": valid_values}
-        correlations["test_ndcg@10"] = test_values
+    correlations, candidates = {}, []
+    if first_result.config.n_personal == 0:
+        frame, corr = surrogate_correlation(bundle, split, first_result, users, args.max_candidates, econf)
+        candidates = list(frame.candidate)
+        if len(frame) >= 3:
+            for row in corr.itertuples(index=False):
+                correlations[row.surrogate] = {"spearman": float(row[1]), "valid": list(frame[f"valid {row.surrogate}"])}
+            correlations["test_ndcg@10"] = list(frame["test ndcg@10"])
 
     report = {"model": model_dir, "dataset": split.data.name, "users": len(users), "split": "test, leave-one-out",
               "ranking": "first-token", "search": {k: v for k, v in vars(args).items() if k not in ("out", "runs_dir")},

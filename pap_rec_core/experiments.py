@@ -306,33 +306,9 @@ class Experiment:
         return steps_frame(Timeline.from_trace(run.run_dir), self.bundle.tokenizer.token_text)
 
     def surrogate_correlation(self, run) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Over the candidate shared prompts a shared-only search scored (at most ``max_candidates``):
-        each surrogate on validation and test NDCG@10, and their Spearman correlations."""
-        import torch
-        from scipy.stats import spearmanr
-
-        from pap_rec_core.search import PapRecSearch, SearchConfig
-        from pap_rec_core.search.events import read_trace
-
-        if run.config.n_personal:
-            raise ValueError("the correlation is over shared prompts: pass a shared-only run")
-        prompts = shared_prompts_scored(read_trace(run.run_dir), run.config.n_shared)[: self.budget.max_candidates]
-        layout = run.config.layout
-        frame = pd.DataFrame({"candidate": range(len(prompts)),
-                              "tokens": [" ".join(self.bundle.tokenizer.token_text(t) for t in p) for p in prompts]})
-        frame["test ndcg@10"] = [self.evaluate(
-            lambda u, h, c, p=p: layout.parts(u, h, c, shared=p), run.config.task).summary()["ndcg@10"]
-            for p in prompts]
-        rows = []
-        for kind in ("exact", "beam", "likelihood"):
-            if run.config.task == "direct" and kind == "beam":
-                continue
-            search = PapRecSearch(self.bundle, self.split, SearchConfig(**{**run.config.to_dict(), "surrogate": kind}))
-            frame[f"valid {kind}"] = [float(search.values(torch.tensor(p).expand(len(search.users), -1))[0].mean())
-                                      for p in prompts]
-            rho = spearmanr(frame[f"valid {kind}"], frame["test ndcg@10"]).statistic if len(prompts) >= 3 else np.nan
-            rows.append({"surrogate": kind, "spearman vs test ndcg@10": float(rho), "candidates": len(prompts)})
-        return frame, pd.DataFrame(rows)
+        """:func:`surrogate_correlation` on :attr:`users`, at most ``budget.max_candidates`` prompts."""
+        return surrogate_correlation(self.bundle, self.split, run, self.users, self.budget.max_candidates,
+                                     self.eval_config)
 
     def length_ablation(self, task: str = "sequential") -> pd.DataFrame:
         """Shared-only searches with 1/3/5/10 slots (the budget's list): validation surrogate, test
@@ -371,6 +347,40 @@ def published_reference(task: str, path: str | Path = PUBLISHED_FILE) -> pd.Data
     return out
 
 
+def surrogate_correlation(bundle, split, run, users: np.ndarray, max_candidates: int,
+                          config: EvaluationConfig = EvaluationConfig()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Over the candidate shared prompts a shared-only search scored (at most ``max_candidates``): each
+    surrogate on validation (the run's users) and test NDCG@10 on ``users``, and their Spearman
+    correlations (NaN with fewer than 3 candidates)."""
+    import torch
+    from scipy.stats import spearmanr
+
+    from pap_rec_core.rlm.evaluate import evaluate_render
+    from pap_rec_core.search import PapRecSearch, SearchConfig
+    from pap_rec_core.search.events import read_trace
+
+    if run.config.n_personal:
+        raise ValueError("the correlation is over shared prompts: pass a shared-only run")
+    prompts = shared_prompts_scored(read_trace(run.run_dir), run.config.n_shared)[:max_candidates]
+    layout = run.config.layout
+    frame = pd.DataFrame({"candidate": range(len(prompts)),
+                          "tokens": [" ".join(bundle.tokenizer.token_text(t) for t in p) for p in prompts]})
+    frame["test ndcg@10"] = [evaluate_render(
+        bundle, split, Stage.TEST, lambda u, h, c, p=p: layout.parts(u, h, c, shared=p), run.config.task,
+        system="candidate", method="first-token", batch_size=128, users=users, config=config).summary()["ndcg@10"]
+        for p in prompts]
+    rows = []
+    for kind in ("exact", "beam", "likelihood"):
+        if run.config.task == "direct" and kind == "beam":
+            continue
+        search = PapRecSearch(bundle, split, SearchConfig(**{**run.config.to_dict(), "surrogate": kind}))
+        frame[f"valid {kind}"] = [float(search.values(torch.tensor(p).expand(len(search.users), -1))[0].mean())
+                                  for p in prompts]
+        rho = spearmanr(frame[f"valid {kind}"], frame["test ndcg@10"]).statistic if len(prompts) >= 3 else np.nan
+        rows.append({"surrogate": kind, "spearman vs test ndcg@10": float(rho), "candidates": len(prompts)})
+    return frame, pd.DataFrame(rows)
+
+
 def shared_prompts_scored(events, n_shared: int) -> list[list[int]]:
     """Every shared-token list a search scored as a candidate, in order (replaying acceptances)."""
     shared, out = None, []
@@ -399,4 +409,4 @@ def table_markdown(frame: pd.DataFrame, floatfmt: str = ".4f") -> str:
 
 
 __all__ = ["BUDGETS", "Budget", "Experiment", "METRICS", "get_budget", "leak_signature", "published_reference",
-           "shared_prompts_scored", "subset", "table_markdown"]
+           "shared_prompts_scored", "subset", "surrogate_correlation", "table_markdown"]
