@@ -9,10 +9,12 @@
 # ---
 
 # %% [markdown]
-# # 04 — Explanation generation (BLEU-4, ROUGE-1/2/L)
+# # 04 — Explanation generation (BLEU-4, ROUGE-1/2/L), manual and PAP-REC prompts
 #
-# Needs review text (P5's `review_splits.pkl` / `exp_splits.pkl`). On a dataset without it this
-# notebook says so and stops here without failing.
+# Needs review text (P5's `review_splits.pkl` / `exp_splits.pkl`, loaded with `trust_pickle`). On a
+# dataset without it this notebook says so and stops here without failing. With it: the manual
+# explanation templates, then PAP-REC searched on the explanation task (surrogate BLEU-4 + 0.1·ROUGE-L
+# on the val reviews) and compared on the test reviews of the searched users.
 
 # %% tags=["parameters"]
 model_dir = None
@@ -34,5 +36,8 @@ if bool(status["has_reviews"].iloc[0]):
     explanation = exp.explanation_table()
     exp.save_table("explanation", explanation)
     display(explanation)  # noqa: F821 (IPython)
+    searched = exp.explanation_search_table()
+    exp.save_table("explanation_search", searched)
+    display(searched)  # noqa: F821 (IPython)
 else:
     print(f"{exp.split.data.name} has no review text: explanation generation is skipped.")

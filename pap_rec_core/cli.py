@@ -121,6 +121,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     bundle, split = load_model_and_split(args)
     specs = [PromptSpec.parse(p) for p in args.prompt]
+    explaining = [s.is_explanation for s in specs]
+    if any(explaining):
+        if not all(explaining):
+            raise PapRecError("explanation prompts (manual:3-x, run:DIR of an explanation search) are judged by "
+                              "BLEU/ROUGE and cannot be compared with ranking prompts in one table")
+        return _evaluate_explanations(args, bundle, split, specs)
     runs = [s for s in specs if s.kind == "run"]
     users = runs[0].default_users(split) if runs else split.eval_users  # one user set: paired comparisons
     users = users[: args.users] if args.users else users
@@ -142,6 +148,37 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         frames = [r.per_user_frame(split.data.user_ids) for r in results]
         pd.concat(frames).to_csv(args.per_user, index=False)
         print(f"per-user metrics: {args.per_user}")
+    return 0
+
+
+def _evaluate_explanations(args: argparse.Namespace, bundle, split, specs) -> int:
+    """``evaluate`` for explanation prompts: BLEU/ROUGE of greedy explanations on the held-out reviews
+    (test; ``--stage valid``: the val reviews), paired bootstrap of the per-pair surrogate vs the first."""
+    from pap_rec_core.rlm.explain import compare_explanations, search_render
+
+    runs = [s for s in specs if s.kind == "run"]
+    users = list(runs[0].search_result.users) if runs else None
+    if args.users:
+        if users is None:
+            raise PapRecError("--users N with explanation prompts needs a run:DIR prompt (its searched users)")
+        users = users[: args.users]
+    prompts = {str(s): search_render(s.search_result, split.data, bundle.tokenizer) if s.kind == "run" else s.value
+               for s in specs}
+    try:
+        table = compare_explanations(bundle, split.data, prompts, users=users, seed=args.seed,
+                                     n_resamples=args.resamples,
+                                     split_names=("val",) if args.stage == "valid" else ("test",))
+    except ValueError as err:
+        raise PapRecError(str(err)) from None
+    if args.json:
+        print(table.to_json(orient="records", indent=2))
+    else:
+        print(f"explanation, {args.stage} reviews, {int(table['pairs'].iloc[0])} pairs; BLEU/ROUGE over all pairs; "
+              "pair surrogate = smoothed sentence BLEU-4 + 0.1 ROUGE-L per pair"
+              + ("; Δ, 95% CI and p = paired bootstrap vs the first prompt" if len(table) > 1 else ""))
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    if args.per_user:
+        raise PapRecError("--per-user is for ranking prompts; explanation prompts have per-pair values")
     return 0
 
 
@@ -167,10 +204,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from pap_rec_core.search import SearchConfig, run_search
+    from pap_rec_core.search.config import default_surrogate
 
     try:
         config = SearchConfig(task=args.task, n_shared=args.shared, n_personal=args.personal, position=args.position,
-                              top_k=args.top_k, surrogate=args.surrogate, ranking=args.ranking,
+                              top_k=args.top_k, surrogate=args.surrogate or default_surrogate(args.task),
+                              ranking=args.ranking, max_explanation_tokens=args.max_explanation_tokens,
                               iterations=args.iterations, samples_per_user=args.samples_per_user,
                               max_users=args.users, personal_rule=args.personal_rule,
                               personal_holdout=args.personal_holdout,
@@ -338,9 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="evaluate an RLM with one or more prompts (metrics with 95%% CIs)")
     ev.add_argument("--model", required=True, metavar="DIR", help="model directory (from train-rlm)")
     ev.add_argument("--prompt", action="append", required=True, metavar="SPEC",
-                    help="manual:ID (e.g. manual:2-3, manual:2-13, manual:5-7), keyinfo, random:SEED, run:DIR (a "
-                         "search's prompt; evaluated on the users it searched); repeat to compare (paired tests "
-                         "against the first)")
+                    help="manual:ID (e.g. manual:2-3, manual:2-13, manual:5-7; manual:3-1 for explanations), keyinfo, "
+                         "random:SEED, run:DIR (a search's prompt; evaluated on the users it searched); repeat to "
+                         "compare (paired tests against the first). Explanation prompts (manual:3-x, runs of an "
+                         "explanation search) print BLEU/ROUGE of generated explanations on the held-out reviews")
     ev.add_argument("--stage", choices=["valid", "test"], default="test")
     ev.add_argument("--method", choices=["exact", "first-token", "beam"], default="exact",
                     help="exact full ranking by sequence log-likelihood (default), first-token (fast, single-token "
@@ -358,15 +398,19 @@ def build_parser() -> argparse.ArgumentParser:
     se = sub.add_parser("search", help="search shared and personalised prompt tokens for a frozen RLM (PAP-REC)")
     se.add_argument("--model", required=True, metavar="DIR", help="model directory (from train-rlm)")
     se.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (trace.jsonl); rerun to resume")
-    se.add_argument("--task", choices=["sequential", "direct"], default="sequential",
-                    help="sequential (full ranking) or direct (the fixed 1+99 candidates, listed in the prompt)")
+    se.add_argument("--task", choices=["sequential", "direct", "explanation"], default="sequential",
+                    help="sequential (full ranking), direct (the fixed 1+99 candidates, listed in the prompt) or "
+                         "explanation (generate the user's review of an item; needs review text: --trust-pickle)")
     se.add_argument("--shared", type=int, default=5, help="shared slots (default: %(default)s)")
     se.add_argument("--personal", type=int, default=0, help="personalised slots per user (default: %(default)s)")
     se.add_argument("--position", choices=["suffix", "prefix"], default="suffix",
                     help="slots after the key info (the paper) or before it")
     se.add_argument("--top-k", type=int, default=5, help="candidates per slot (default: %(default)s)")
-    se.add_argument("--surrogate", choices=["exact", "beam", "likelihood"], default="exact",
-                    help="validation judge: exact (NDCG@5+HR@5 from full ranks), beam (the paper's), likelihood")
+    se.add_argument("--surrogate", choices=["exact", "beam", "likelihood", "bleu-rouge"],
+                    help="validation judge: exact (NDCG@5+HR@5 from full ranks; the default), beam (the paper's), "
+                         "likelihood; explanation: bleu-rouge (BLEU-4 + 0.1 ROUGE-L, the default) or likelihood")
+    se.add_argument("--max-explanation-tokens", type=int, default=32,
+                    help="explanation task: greedy tokens generated per prompt (default: %(default)s)")
     se.add_argument("--ranking", choices=["first-token", "exact"], default="first-token",
                     help="how the exact surrogate ranks items (default: %(default)s)")
     se.add_argument("--iterations", type=int, default=10, help="shared+personal rounds (default: %(default)s)")

@@ -90,6 +90,10 @@ def compare_run(bundle: RLMBundle, split: Split, run, *, stage: Stage | str = St
     from pap_rec_core.search.run import SearchResult
 
     result = run if isinstance(run, SearchResult) else SearchResult.from_run(run)
+    if result.config.task == "explanation":
+        raise ValueError(f"{result.run_dir} is an explanation search: its prompts are judged by BLEU/ROUGE; compare "
+                         f"them with `pap-rec evaluate --prompt manual:3-1 --prompt run:{result.run_dir}` "
+                         "(rlm.explain.compare_explanations)")
     searched = np.asarray(sorted(set(int(u) for u in result.users)), dtype=np.int64)
     eligible = np.intersect1d(searched, split.eval_users)
     users = eligible if users is None else np.asarray(users, dtype=np.int64)

@@ -209,9 +209,9 @@ class Experiment:
 
         b = self.budget
         n_shared = b.shared if n_shared is None else n_shared
-        config = SearchConfig(task=task, n_shared=n_shared, n_personal=n_personal, top_k=b.top_k,
-                              surrogate=b.surrogate, iterations=b.iterations, max_users=b.users, seed=self.seed,
-                              **overrides)
+        settings = dict(top_k=b.top_k, surrogate=b.surrogate, iterations=b.iterations, max_users=b.users,
+                        seed=self.seed)
+        config = SearchConfig(task=task, n_shared=n_shared, n_personal=n_personal, **{**settings, **overrides})
         name = self.run_name(task, n_shared, n_personal, **overrides)
         t0 = time.perf_counter()
         result = run_search(self.bundle, self.split, config, self.results_dir / "runs" / name)
@@ -292,8 +292,26 @@ class Experiment:
         from pap_rec_core.rlm.explain import evaluate_explanations
 
         max_rows = None if self.budget.users is None else 5 * self.budget.users
-        return pd.DataFrame([evaluate_explanations(self.bundle, self.split.data, t, max_rows=max_rows, seed=self.seed)
-                             for t in templates])
+        rows = [evaluate_explanations(self.bundle, self.split.data, t, max_rows=max_rows, seed=self.seed)
+                for t in templates]
+        return pd.DataFrame([{k: v for k, v in r.items() if k not in ("pair_surrogate", "examples")} for r in rows])
+
+    def explanation_search_table(self, personal_counts: tuple[int, ...] | None = None) -> pd.DataFrame:
+        """PAP-REC on the explanation task (surrogate BLEU-4 + 0.1 ROUGE-L on the val reviews): manual 3-1
+        and 3-3 against the found prompts (shared only, + n personal) on the test reviews of the searched
+        users — corpus BLEU/ROUGE and the per-pair surrogate's paired bootstrap vs manual 3-1."""
+        from pap_rec_core.rlm.explain import compare_explanations, search_render
+
+        counts = self.budget.personal_counts if personal_counts is None else personal_counts
+        prompts: dict[str, Any] = {"manual 3-1": "3-1", "manual 3-3": "3-3"}
+        users = None
+        for n in counts:
+            result = self.search("explanation", n_personal=n, surrogate="bleu-rouge")
+            users = list(result.users)
+            name = "PAP-REC shared" if n == 0 else f"PAP-REC +{n} personal"
+            prompts[name] = search_render(result, self.split.data, self.bundle.tokenizer)
+        return compare_explanations(self.bundle, self.split.data, prompts, users=users, seed=self.seed,
+                                    n_resamples=self.budget.resamples)
 
     # ------------------------------------------------------------------------------------------------
     # 05: search dynamics

@@ -1,6 +1,9 @@
 """Text-generation metrics for the explanation task: corpus BLEU-n (Papineni et al., brevity penalty, no
 smoothing) and ROUGE-N / ROUGE-L F1 averaged over pairs — pure Python on whitespace tokens, lower-cased.
-The search's explanation surrogate is BLEU-4 + 0.1 · ROUGE-L (the paper's).
+The search's explanation surrogate is BLEU-4 + 0.1 · ROUGE-L (the paper's); judged per pair
+(``pair_surrogate``: the personal rounds need one value per user) its BLEU-4 is the sentence BLEU with
+add-one smoothing of the 2- to 4-gram precisions (Lin & Och 2004), since unsmoothed sentence BLEU-4 is 0
+for every short sentence without a 4-gram match.
 
 Example::
 
@@ -92,3 +95,28 @@ def explanation_metrics(hyps: Sequence[str], refs: Sequence[str]) -> dict[str, f
     b4, rl = bleu(hyps, refs, 4), rouge_l(hyps, refs)
     return {"bleu-1": bleu(hyps, refs, 1), "bleu-4": b4, "rouge-1": rouge_n(hyps, refs, 1),
             "rouge-2": rouge_n(hyps, refs, 2), "rouge-l": rl, "surrogate": b4 + 0.1 * rl}
+
+
+def sentence_bleu(hyp: str, ref: str, n: int = 4) -> float:
+    """Sentence BLEU-n with add-one smoothing of the 2..n-gram precisions (Lin & Och 2004); 0 when no
+    unigram matches or the hypothesis is empty."""
+    ht, rt = tokens(hyp), tokens(ref)
+    if not ht:
+        return 0.0
+    log_p = 0.0
+    for k in range(1, n + 1):
+        hc, rc = _ngrams(ht, k), _ngrams(rt, k)
+        match, total = sum(min(c, rc[g]) for g, c in hc.items()), max(len(ht) - k + 1, 0)
+        if k == 1 and match == 0:
+            return 0.0
+        if k > 1:
+            match, total = match + 1, total + 1
+        log_p += math.log(match / total) / n
+    bp = 1.0 if len(ht) > len(rt) else math.exp(1 - len(rt) / len(ht))
+    return bp * math.exp(log_p)
+
+
+def pair_surrogate(hyps: Sequence[str], refs: Sequence[str]) -> list[float]:
+    """Per pair: smoothed sentence BLEU-4 + 0.1 · ROUGE-L F1 (the search's explanation surrogate)."""
+    _check(hyps, refs)
+    return [sentence_bleu(h, r, 4) + 0.1 * rouge_l([h], [r]) for h, r in zip(hyps, refs)]

@@ -1,7 +1,8 @@
 """The automatic prompt's layout: key information plus shared and personalised trigger slots.
 
 PAP-REC's auto prompt is the key information (``user_{u} : \\n {history} \\n`` for the sequential task,
-``user_{u} : \\n {candidates} \\n`` for the direct task) followed by ``n_shared`` trigger tokens shared
+``user_{u} : \\n {candidates} \\n`` for the direct task, ``user_{u} : {item} : {title} \\n`` for the
+explanation task) followed by ``n_shared`` trigger tokens shared
 by every user and then ``n_personal`` tokens of that user (the paper's suffix layout); ``prefix`` puts
 the slots before the key information instead. Slots are single vocabulary ids
 (:class:`~pap_rec_core.rlm.tokenizer.TokenRef`), so their positions in the encoded prompt are known
@@ -18,7 +19,9 @@ import numpy as np
 
 from pap_rec_core.configs import known_fields
 from pap_rec_core.prompts.render import DEFAULT_MAX_HISTORY, item_list_parts, key_info_parts, truncate_history
-from pap_rec_core.rlm.tokenizer import Part, TokenRef, UserRef
+from pap_rec_core.rlm.tokenizer import ItemRef, Part, TokenRef, UserRef
+
+TASKS = ("sequential", "direct", "explanation")
 
 
 class SlotPosition(str, Enum):
@@ -36,7 +39,7 @@ class PromptLayout:
         parts = layout.parts(user=3, history=hist, shared=[17, 40, 9, 12, 88], personal=[301])
     """
 
-    task: str = "sequential"  # sequential | direct
+    task: str = "sequential"  # sequential | direct | explanation
     n_shared: int = 5
     n_personal: int = 0
     position: SlotPosition = SlotPosition.SUFFIX
@@ -44,8 +47,8 @@ class PromptLayout:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "position", SlotPosition(self.position))
-        if self.task not in ("sequential", "direct"):
-            raise ValueError(f"unknown task {self.task!r}; use sequential or direct")
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; use {', '.join(TASKS)}")
         if self.n_shared < 0 or self.n_personal < 0 or self.n_shared + self.n_personal == 0:
             raise ValueError("need n_shared >= 0, n_personal >= 0 and at least one slot")
 
@@ -53,7 +56,13 @@ class PromptLayout:
     def n_slots(self) -> int:
         return self.n_shared + self.n_personal
 
-    def key_info(self, user: int, history: np.ndarray | None, candidates: np.ndarray | None) -> list[Part]:
+    def key_info(self, user: int, history: np.ndarray | None, candidates: np.ndarray | None,
+                 item: int | None = None, title: str | None = None) -> list[Part]:
+        if self.task == "explanation":
+            if item is None:
+                raise ValueError("the explanation task's key info needs the item")
+            title_parts = [" : ", str(title)] if title else []
+            return ["user_", UserRef(int(user)), " : ", ItemRef(int(item)), *title_parts, " \n "]
         if self.task == "direct":
             if candidates is None:
                 raise ValueError("the direct task's key info needs the candidate list")
@@ -63,12 +72,13 @@ class PromptLayout:
         return key_info_parts(user, truncate_history(np.asarray(history), self.max_history))
 
     def parts(self, user: int, history: np.ndarray | None = None, candidates: np.ndarray | None = None, *,
-              shared: Sequence[int], personal: Sequence[int] = ()) -> list[Part]:
+              shared: Sequence[int], personal: Sequence[int] = (), item: int | None = None,
+              title: str | None = None) -> list[Part]:
         if len(shared) != self.n_shared or len(personal) != self.n_personal:
             raise ValueError(f"layout has {self.n_shared} shared and {self.n_personal} personal slots; got "
                              f"{len(shared)} and {len(personal)} tokens")
         slots: list[Part] = [TokenRef(int(t)) for t in (*shared, *personal)]
-        key = self.key_info(user, history, candidates)
+        key = self.key_info(user, history, candidates, item, title)
         return key + slots if self.position is SlotPosition.SUFFIX else slots + [" "] + key
 
     def to_dict(self) -> dict[str, Any]:

@@ -57,7 +57,17 @@ class PromptSpec:
         raise ValueError(f"unknown prompt {text!r}; use manual:ID (e.g. manual:2-3), keyinfo, random:SEED or run:DIR")
 
     @property
+    def is_explanation(self) -> bool:
+        """An explanation prompt (``manual:3-x``, or a run of an explanation search): judged by BLEU/ROUGE
+        of generated text (``rlm.explain``), not by the ranking evaluator."""
+        if self.kind == "manual":
+            return get_template(self.value).family is Family.EXPLANATION
+        return self.kind == "run" and self.search_result.config.task == "explanation"
+
+    @property
     def task(self) -> Task:
+        if self.is_explanation:
+            raise ValueError(f"{self} is an explanation prompt: evaluate it with rlm.explain.compare_explanations")
         if self.kind == "manual" and get_template(self.value).family is Family.DIRECT:
             return Task.DIRECT
         if self.kind == "run":

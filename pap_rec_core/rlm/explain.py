@@ -3,16 +3,21 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 import pandas as pd
 import torch
 
-from pap_rec_core.evaluation.text_metrics import explanation_metrics
+from pap_rec_core.evaluation.text_metrics import explanation_metrics, pair_surrogate
 from pap_rec_core.prompts.render import render_text
 from pap_rec_core.prompts.templates import Family, get_template
 from pap_rec_core.rlm.checkpoint import RLMBundle
-from pap_rec_core.rlm.ranking import encode_batch
-from pap_rec_core.rlm.tokenizer import EOS_ID, PAD_ID
+from pap_rec_core.rlm.model import RecLM
+from pap_rec_core.rlm.ranking import EncodedBatch, encode_batch
+from pap_rec_core.rlm.tokenizer import EOS_ID, PAD_ID, Part, RecTokenizer
+
+ReviewRender = Callable[[Any], list[Part]]  # a review row (user, item, rating, ...) -> prompt parts
 
 EVAL_SPLITS = ("test",)
 
@@ -28,41 +33,126 @@ def held_out_reviews(data, split_names=EVAL_SPLITS) -> pd.DataFrame:
 
 
 @torch.no_grad()
-def generate_explanations(bundle: RLMBundle, data, rows: pd.DataFrame, template: str = "3-1", batch_size: int = 32,
-                          max_new_tokens: int = 48) -> list[str]:
-    """Greedy explanations for each review row (user, item, rating) with an explanation template."""
+def greedy_decode(model: RecLM, tok: RecTokenizer, batch: EncodedBatch, max_new_tokens: int = 48) -> list[str]:
+    """Greedy text continuation of each prompt of ``batch`` (special tokens removed)."""
     from transformers.modeling_outputs import BaseModelOutput
 
+    batch = batch.to(next(model.parameters()).device)
+    hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+    seqs = model.t5.generate(encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
+                             attention_mask=batch.attention_mask, num_beams=1, do_sample=False,
+                             max_new_tokens=max_new_tokens, decoder_start_token_id=PAD_ID, eos_token_id=EOS_ID,
+                             pad_token_id=PAD_ID)
+    return [tok.decode([t for t in seq.tolist() if t not in (PAD_ID, EOS_ID)]) for seq in seqs]
+
+
+def template_render(data, template: str = "3-1") -> ReviewRender:
+    """Prompts of an explanation template for review rows (user, item, rating; the item's title)."""
     tpl = get_template(template)
     if tpl.family is not Family.EXPLANATION:
         raise ValueError(f"template {template} is not an explanation template")
     titles = data.item_titles()
-    model, tok = bundle.model, bundle.tokenizer
-    device = next(model.parameters()).device
+
+    def render(row) -> list[Part]:
+        values = {"user": int(row.user), "item": int(row.item), "rating": f"{row.rating:g}",
+                  "title": "" if titles is None else str(titles[int(row.item)])}
+        return render_text(tpl.source, **{k: v for k, v in values.items() if k in tpl.fields})
+
+    return render
+
+
+def generate_explanations(bundle: RLMBundle, data, rows: pd.DataFrame, template: str | ReviewRender = "3-1",
+                          batch_size: int = 32, max_new_tokens: int = 48) -> list[str]:
+    """Greedy explanations for each review row (user, item, rating) with an explanation template (its id)
+    or a render function (row -> prompt parts, e.g. a search's prompt: ``search_render``)."""
+    render = template_render(data, template) if isinstance(template, str) else template
     out: list[str] = []
     for s in range(0, len(rows), batch_size):
         chunk = rows.iloc[s : s + batch_size]
-        prompts = []
-        for r in chunk.itertuples():
-            values = {"user": int(r.user), "item": int(r.item), "rating": f"{r.rating:g}",
-                      "title": "" if titles is None else str(titles[int(r.item)])}
-            prompts.append(render_text(tpl.source, **{k: v for k, v in values.items() if k in tpl.fields}))
-        batch = encode_batch(tok, prompts).to(device)
-        hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
-        seqs = model.t5.generate(encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
-                                 attention_mask=batch.attention_mask, num_beams=1, do_sample=False,
-                                 max_new_tokens=max_new_tokens, decoder_start_token_id=PAD_ID, eos_token_id=EOS_ID,
-                                 pad_token_id=PAD_ID)
-        out.extend(tok.decode([t for t in seq.tolist() if t not in (PAD_ID, EOS_ID)]) for seq in seqs)
+        batch = encode_batch(bundle.tokenizer, [render(r) for r in chunk.itertuples()])
+        out.extend(greedy_decode(bundle.model, bundle.tokenizer, batch, max_new_tokens))
     return out
 
 
-def evaluate_explanations(bundle: RLMBundle, data, template: str = "3-1", max_rows: int | None = None,
-                          seed: int = 0) -> dict[str, float]:
+def search_render(result, data, tokenizer: RecTokenizer, personal: bool = True) -> ReviewRender:
+    """Prompts of a finished explanation search for review rows: its layout (user, item, title) with its
+    shared tokens and each searched user's own tokens (``personal=False``: the shared tokens alone)."""
+    from dataclasses import replace
+
+    from pap_rec_core.data.errors import UnknownUserError
+
+    layout = result.config.layout
+    if layout.task != "explanation":
+        raise ValueError(f"{result.run_dir} searched the {layout.task} task, not explanation")
+    tokens = list(result.shared) + [t for row in result.personal for t in row]
+    if tokens and max(tokens) >= tokenizer.vocab_size:
+        raise ValueError(f"{result.run_dir}: its tokens do not fit this model's vocabulary ({tokenizer.vocab_size})")
+    if not personal:
+        if layout.n_shared == 0:
+            raise ValueError(f"{result.run_dir}: the run has no shared slots to evaluate alone")
+        layout = replace(layout, n_personal=0)
+    titles = data.item_titles()
+    row_of = {u: r for r, u in enumerate(result.users)}
+
+    def render(row) -> list[Part]:
+        u, item = int(row.user), int(row.item)
+        title = None if titles is None else str(titles[item])
+        if not personal:
+            return layout.parts(u, item=item, title=title, shared=result.shared)
+        if u not in row_of:
+            raise UnknownUserError(f"user index {u} was not searched in {result.run_dir} ({len(row_of)} users "
+                                   "were); evaluate on the run's users")
+        return layout.parts(u, item=item, title=title, shared=result.shared, personal=result.personal[row_of[u]])
+
+    return render
+
+
+def evaluate_explanations(bundle: RLMBundle, data, template: str | ReviewRender = "3-1", max_rows: int | None = None,
+                          seed: int = 0, users=None, rows: pd.DataFrame | None = None) -> dict[str, Any]:
     """BLEU-1/4, ROUGE-1/2/L (and the search surrogate) of generated explanations on held-out reviews
-    (at most ``max_rows``, a seeded sample)."""
-    rows = held_out_reviews(data)
+    (only ``users``' when given; at most ``max_rows``, a seeded sample; or exactly ``rows``), plus the
+    per-pair surrogate (``pair_surrogate``) for paired comparisons."""
+    if rows is None:
+        rows = evaluation_rows(data, users=users, max_rows=max_rows, seed=seed)
+    hyps = generate_explanations(bundle, data, rows, template)
+    refs = [str(t) for t in rows["text"]]
+    name = template if isinstance(template, str) else getattr(template, "name", "prompt")
+    return {"template": name, "pairs": len(rows), **explanation_metrics(hyps, refs),
+            "pair_surrogate": pair_surrogate(hyps, refs), "examples": list(zip(hyps[:3], refs[:3]))}
+
+
+def evaluation_rows(data, split_names=EVAL_SPLITS, users=None, max_rows: int | None = None,
+                    seed: int = 0) -> pd.DataFrame:
+    """The held-out review rows an explanation evaluation uses (``users``' only; a seeded sample of
+    ``max_rows``); an error when none are left."""
+    rows = held_out_reviews(data, split_names)
+    if users is not None:
+        rows = rows[rows["user"].isin([int(u) for u in users])]
+        if rows.empty:
+            raise ValueError(f"{data.name}: none of the {len(users)} users has a review in {', '.join(split_names)}")
     if max_rows is not None and len(rows) > max_rows:
         rows = rows.iloc[np.sort(np.random.default_rng(seed).choice(len(rows), max_rows, replace=False))]
-    hyps = generate_explanations(bundle, data, rows, template)
-    return {"template": template, "pairs": len(rows), **explanation_metrics(hyps, [str(t) for t in rows["text"]])}
+    return rows
+
+
+def compare_explanations(bundle: RLMBundle, data, prompts: dict[str, str | ReviewRender], users=None,
+                         max_rows: int | None = None, seed: int = 0, n_resamples: int = 2000,
+                         split_names=EVAL_SPLITS) -> pd.DataFrame:
+    """One row per prompt (name -> template id or render): corpus metrics on the same held-out review
+    pairs and the per-pair surrogate's paired bootstrap difference (95% CI, p) against the first prompt."""
+    from pap_rec_core.evaluation.bootstrap import paired_bootstrap
+
+    rows = evaluation_rows(data, split_names, users=users, max_rows=max_rows, seed=seed)
+    results = {name: evaluate_explanations(bundle, data, p, rows=rows) for name, p in prompts.items()}
+    first = next(iter(results.values()))
+    table = []
+    for name, r in results.items():
+        line = {"system": name, "pairs": r["pairs"], **{k: r[k] for k in ("bleu-1", "bleu-4", "rouge-1", "rouge-2",
+                                                                            "rouge-l", "surrogate")},
+                "pair surrogate": float(np.mean(r["pair_surrogate"]))}
+        if r is not first:
+            d = paired_bootstrap(np.asarray(first["pair_surrogate"]), np.asarray(r["pair_surrogate"]),
+                                 "pair surrogate", n_resamples=n_resamples, seed=seed)
+            line.update({"Δ pair surrogate": d.diff, "low": d.low, "high": d.high, "p": d.p_value})
+        table.append(line)
+    return pd.DataFrame(table)

@@ -35,6 +35,14 @@ class EncodedBatch:
                             None if self.slots is None else self.slots.to(device))
 
 
+def pad_labels(targets: Sequence[Sequence[int]]) -> torch.Tensor:
+    """(B, L) decoder labels, right-padded with -100 (ignored by the loss)."""
+    labels = torch.full((len(targets), max(len(t) for t in targets)), -100, dtype=torch.long)
+    for row, target in enumerate(targets):
+        labels[row, : len(target)] = torch.as_tensor(target, dtype=torch.long)
+    return labels
+
+
 def collate(encoded: Sequence[Encoded]) -> EncodedBatch:
     """Right-pad a list of encodings."""
     length = max(len(e.input_ids) for e in encoded)

@@ -25,6 +25,7 @@ import numpy as np
 
 PAD_ID, EOS_ID, UNK_ID = 0, 1, 2
 MAX_WHOLE_WORDS = 512  # P5: nn.Embedding(512, d_model)
+MAX_TEXT_TARGET = 64  # pieces of a text target (explanation) kept in training and search
 SPIECE_FILE = "spiece.model"
 TOKENIZER_FILE = "rec_tokenizer.json"
 
@@ -113,6 +114,10 @@ class RecTokenizer:
         if self.item_tokens:
             return (self.item_token(item), EOS_ID)
         return tuple(self.sp.encode(self.item_texts[item])) + (EOS_ID,)
+
+    def text_target_ids(self, text: str, max_tokens: int = MAX_TEXT_TARGET) -> tuple[int, ...]:
+        """Decoder target of a text (an explanation, a rating): its first ``max_tokens`` pieces, ``</s>``."""
+        return tuple(self.sp.encode(text or "")[:max_tokens]) + (EOS_ID,)
 
     # -- encoding -------------------------------------------------------------------------------
     def encode_text(self, text: str) -> list[int]:

@@ -31,8 +31,8 @@ from pap_rec_core.prompts.render import render_text, truncate_history
 from pap_rec_core.prompts.templates import TEMPLATES, Family, Template, templates_of
 from pap_rec_core.rlm.checkpoint import RLMBundle, pick_device, save_rlm
 from pap_rec_core.rlm.model import RecLM, RLMConfig
-from pap_rec_core.rlm.ranking import EncodedBatch, collate
-from pap_rec_core.rlm.tokenizer import EOS_ID, RecTokenizer, train_sentencepiece
+from pap_rec_core.rlm.ranking import EncodedBatch, collate, pad_labels
+from pap_rec_core.rlm.tokenizer import RecTokenizer, train_sentencepiece
 
 log = logging.getLogger(__name__)
 
@@ -181,19 +181,19 @@ class SampleBuilder:
             Family.DIRECT: bool(self.users_any),
             Family.RATING: data.ratings is not None,
             Family.METADATA: self.titles is not None,
-            Family.EXPLANATION: self.reviews is not None and self.titles is not None,
+            Family.EXPLANATION: self.reviews is not None,  # without titles the {title} field is empty
         }
         self.families = [Family(f) for f, w in families.items() if w > 0 and available[Family(f)]]
-        self.weights = [families[f.value] for f in self.families]
         self.templates = {f: [t for t in templates_of(f, seen=True) if self._usable(t)] for f in self.families}
         self.families = [f for f in self.families if self.templates[f]]
+        self.weights = [families[f.value] for f in self.families]
         if not self.families:
             raise ValueError("no task family can be trained on this dataset")
 
     def _usable(self, t: Template) -> bool:
         needs = set(t.fields) | {f for f in ("title", "genres") if "{" + f + "}" in t.target}
-        if "title" in needs and self.titles is None:
-            return False
+        if "title" in needs and self.titles is None and t.family is not Family.EXPLANATION:
+            return False  # (an explanation prompt without titles shows an empty title: the review is the point)
         if t.target in ("{after_next}", "{future}") and not self.users_later:
             return False
         return not ("genres" in needs and self.genres is None)
@@ -288,7 +288,7 @@ class SampleBuilder:
         if target_item is not None:
             target = self.tok.item_target_ids(target_item)
         else:
-            target = tuple(self.tok.encode_text(target_text or "")[:64]) + (EOS_ID,)
+            target = self.tok.text_target_ids(target_text or "")
         return parts, target, template.id
 
     def _title(self, item: int) -> str:
@@ -324,12 +324,7 @@ def history_masked_loss(logits: torch.Tensor, labels: torch.Tensor, histories: l
 
 
 def make_batch(samples: list[tuple[list, tuple[int, ...], str]], tok: RecTokenizer) -> tuple[EncodedBatch, torch.Tensor]:
-    batch = collate([tok.encode_parts(p) for p, _, _ in samples])
-    length = max(len(t) for _, t, _ in samples)
-    labels = torch.full((len(samples), length), -100, dtype=torch.long)
-    for row, (_, target, _) in enumerate(samples):
-        labels[row, : len(target)] = torch.tensor(target)
-    return batch, labels
+    return collate([tok.encode_parts(p) for p, _, _ in samples]), pad_labels([t for _, t, _ in samples])
 
 
 # ----------------------------------------------------------------------------------------------------

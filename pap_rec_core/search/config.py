@@ -8,7 +8,9 @@ from typing import Any
 from pap_rec_core.configs import known_fields
 from pap_rec_core.prompts.layout import PromptLayout
 
-SURROGATES = ("beam", "exact", "likelihood")
+SURROGATES = ("beam", "exact", "likelihood", "bleu-rouge")
+TASK_SURROGATES = {"sequential": ("beam", "exact", "likelihood"), "direct": ("exact", "likelihood"),
+                   "explanation": ("bleu-rouge", "likelihood")}
 PERSONAL_RULES = ("strict", "likelihood-tiebreak")
 
 
@@ -22,12 +24,12 @@ class SearchConfig:
         SearchConfig(n_shared=5, n_personal=1, surrogate="exact", iterations=10, seed=0)
     """
 
-    task: str = "sequential"  # sequential | direct
+    task: str = "sequential"  # sequential | direct | explanation (datasets with review text)
     n_shared: int = 5
     n_personal: int = 0
     position: str = "suffix"  # suffix (the paper) | prefix
     top_k: int = 5  # candidates per slot
-    surrogate: str = "exact"  # beam (the paper) | exact (ranks from full scores) | likelihood
+    surrogate: str = "exact"  # beam (the paper) | exact (ranks from full scores) | likelihood; explanation: bleu-rouge
     ranking: str = "first-token"  # how `exact` ranks: first-token (single-token items) | exact
     iterations: int = 10  # alternations of one shared round and one personal round
     samples_per_user: int = 1  # training samples per user for each gradient
@@ -37,6 +39,7 @@ class SearchConfig:
     exclude_untrained: bool = True  # keep only tokens seen in the RLM's training texts
     max_history: int = 20
     batch_size: int = 128  # prompts per forward pass
+    max_explanation_tokens: int = 32  # explanation task: greedy tokens generated per prompt (bleu-rouge)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -46,13 +49,18 @@ class SearchConfig:
             raise ValueError(f"unknown personal rule {self.personal_rule!r}; use one of {', '.join(PERSONAL_RULES)}")
         if self.ranking not in ("first-token", "exact"):
             raise ValueError(f"unknown ranking {self.ranking!r}; use first-token or exact")
-        for name in ("top_k", "iterations", "samples_per_user", "batch_size"):
+        for name in ("top_k", "iterations", "samples_per_user", "batch_size", "max_explanation_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         if self.personal_holdout < 0:
             raise ValueError("personal_holdout must be >= 0")
-        if self.task == "direct" and (self.surrogate == "beam" or self.personal_holdout):
-            raise ValueError("the direct task's search takes the exact or likelihood surrogate, no personal holdout")
+        allowed = TASK_SURROGATES.get(self.task, SURROGATES)
+        if self.surrogate not in allowed:
+            raise ValueError(f"the {self.task} task's search takes the {' or '.join(allowed)} surrogate, "
+                             f"not {self.surrogate!r}")
+        if self.task != "sequential" and self.personal_holdout:
+            raise ValueError(f"personal_holdout needs the sequential task (the {self.task} task has no held-out "
+                             "training positions)")
         self.layout  # validates task, slot counts and position
 
     @property
@@ -66,3 +74,8 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SearchConfig":
         return cls(**known_fields(cls, d))
+
+
+def default_surrogate(task: str) -> str:
+    """The surrogate a search of ``task`` uses unless told otherwise."""
+    return "bleu-rouge" if task == "explanation" else "exact"

@@ -33,7 +33,7 @@ import torch
 
 from pap_rec_core.data.split import Split, Stage
 from pap_rec_core.rlm.checkpoint import RLMBundle
-from pap_rec_core.rlm.ranking import collate
+from pap_rec_core.rlm.ranking import collate, pad_labels
 from pap_rec_core.search.config import SearchConfig
 from pap_rec_core.search.events import (
     CandidatesScored,
@@ -51,7 +51,7 @@ from pap_rec_core.search.events import (
 )
 from pap_rec_core.search.hotflip import candidate_scores, slot_gradients, top_candidates
 from pap_rec_core.search.slots import SlotPrompts
-from pap_rec_core.search.surrogate import direct_values, surrogate_values
+from pap_rec_core.search.surrogate import direct_values, explanation_values, surrogate_values
 from pap_rec_core.search.vocab import allowed_token_mask
 
 ENGINES = ("fast", "reference")
@@ -80,6 +80,35 @@ class Judge:
     rows_per_user: np.ndarray  # (U,)
     candidates: np.ndarray | None = None  # direct task: (R, C) candidate lists as shown
     target_col: np.ndarray | None = None  # direct task: (R,) column of the target in ``candidates``
+    items: np.ndarray | None = None  # explanation task: (R,) the reviewed item of each row
+
+
+@dataclass(frozen=True)
+class Row:
+    """One prompt to judge or to train on: the searched user's row and what the task shows and asks."""
+
+    user_row: int
+    history: np.ndarray | None = None  # sequential
+    target: int = -1  # sequential / direct: the item asked for
+    candidates: np.ndarray | None = None  # direct
+    item: int | None = None  # explanation: the reviewed item
+    text: str | None = None  # explanation: the reference explanation
+
+
+def review_users(data) -> tuple[np.ndarray, dict[int, list[tuple[int, str]]], dict[int, list[tuple[int, str]]]]:
+    """Users with at least one ``train`` and one ``val`` review (sorted) and, per user, the (item, text)
+    pairs of each of the two splits: the explanation task's search population."""
+    if data.reviews is None:
+        raise ValueError(f"{data.name} has no review text: the explanation task needs P5's review_splits.pkl / "
+                         "exp_splits.pkl (loaded with trust_pickle=True)")
+    by: dict[str, dict[int, list[tuple[int, str]]]] = {"train": {}, "val": {}}
+    for r in data.reviews.itertuples():
+        if r.split in by:
+            by[r.split].setdefault(int(r.user), []).append((int(r.item), str(r.text)))
+    users = np.array(sorted(set(by["train"]) & set(by["val"])), dtype=np.int64)
+    if not len(users):
+        raise ValueError(f"{data.name}: no user has both a train and a val review to search explanations on")
+    return users, by["train"], by["val"]
 
 
 def _rng(seed: int, iteration: int, purpose: str) -> random.Random:
@@ -131,7 +160,13 @@ class PapRecSearch:
             p.requires_grad_(False)  # only input-embedding gradients are needed
         self.device = next(self.model.parameters()).device
         self.layout = config.layout
-        users = split.eval_users
+        explanation = config.task == "explanation"
+        if explanation:
+            users, self._train_reviews, valid_reviews = review_users(split.data)
+            titles = split.data.item_titles()
+            self._titles = None if titles is None else [str(t) for t in titles]
+        else:
+            users = split.eval_users
         self.users = users[: config.max_users] if config.max_users else users
         trained_here = "train_config" in (bundle.metadata or {})
         self.allowed = torch.as_tensor(allowed_token_mask(self.tok, split.data, config.exclude_untrained and trained_here))
@@ -139,40 +174,56 @@ class PapRecSearch:
         self.embedding = self.model.token_embeddings.weight.detach()
         self.rank, self.world = rank_and_world()
         self.mine = np.arange(len(self.users))[self.rank :: self.world]  # this process's users
-        targets = split.targets(Stage.VALID)[self.users]
-        if config.task == "direct":  # fixed negatives of the split, shown in a seeded order per user
+        if explanation:  # every validation review of the user
+            valid_rows = [Row(r, item=item, text=text) for r, u in enumerate(self.users)
+                          for item, text in valid_reviews[int(u)]]
+        elif config.task == "direct":  # fixed negatives of the split, shown in a seeded order per user
+            targets = split.targets(Stage.VALID)[self.users]
             cands = split.candidates(Stage.VALID, self.users)  # target in column 0
             order_rng = np.random.default_rng(config.seed)
             shown = [row[order_rng.permutation(len(row))] for row in cands]
-            valid_rows = [(r, None, int(targets[r]), shown[r]) for r in range(len(self.users))]
+            valid_rows = [Row(r, target=int(targets[r]), candidates=shown[r]) for r in range(len(self.users))]
         else:
-            valid_rows = [(r, split.history(int(u), Stage.VALID), int(targets[r]), None)
+            targets = split.targets(Stage.VALID)[self.users]
+            valid_rows = [Row(r, split.history(int(u), Stage.VALID), int(targets[r]))
                           for r, u in enumerate(self.users)]
-        self.valid = self._judge(valid_rows)  # the paper's: each user's validation item
-        holdout = [(r, train[: len(train) - j], int(train[len(train) - j]), None)
+        self.valid = self._judge(valid_rows)  # the paper's: each user's validation item (or reviews)
+        holdout = [Row(r, train[: len(train) - j], int(train[len(train) - j]))
                    for r, u in enumerate(self.users) for train in [split.train[int(u)]]
                    for j in range(1, min(config.personal_holdout, len(train) - 1) + 1)]
         self.personal_valid = self._judge(valid_rows + holdout) if holdout else self.valid
         self._clock0 = time.perf_counter()
 
-    def _judge(self, rows: list[tuple[int, np.ndarray | None, int, np.ndarray | None]]) -> Judge:
-        """Rows ``(user row, history, target, candidates)``: history for the sequential task, candidate
-        list (containing the target) for the direct task."""
-        rows = sorted(rows, key=lambda x: x[0])  # user-major
-        row_user = np.array([r[0] for r in rows], dtype=np.int64)
-        histories = [r[1] for r in rows]
-        targets = [r[2] for r in rows]
+    def _prompts(self, rows: list[Row]) -> SlotPrompts:
+        """The rows' prompts with placeholder slots (the task's key info from each row)."""
+        users = self.users[[r.user_row for r in rows]]
+        histories, targets = [r.history for r in rows], [r.target for r in rows]
+        if self.config.task == "explanation":
+            items = [r.item for r in rows]
+            titles = [None if self._titles is None else self._titles[i] for i in items]
+            return SlotPrompts.build(self.tok, self.layout, users, histories, targets, items=items, titles=titles,
+                                     texts=[r.text for r in rows])
+        cands = [r.candidates for r in rows] if self.config.task == "direct" else None
+        return SlotPrompts.build(self.tok, self.layout, users, histories, targets, candidates=cands)
+
+    def _judge(self, rows: list[Row]) -> Judge:
+        """Validation rows: history for the sequential task, candidate list (containing the target) for
+        the direct task, item and reference text for the explanation task."""
+        rows = sorted(rows, key=lambda x: x.user_row)  # user-major (stable)
+        row_user = np.array([r.user_row for r in rows], dtype=np.int64)
+        histories = [r.history for r in rows]
         direct = self.config.task == "direct"
-        cands = np.stack([r[3] for r in rows]) if direct else None
-        prompts = SlotPrompts.build(self.tok, self.layout, self.users[row_user], histories, targets,
-                                    candidates=list(cands) if direct else None)
+        cands = np.stack([r.candidates for r in rows]) if direct else None
+        prompts = self._prompts(rows)
         mask = np.zeros((len(rows), self.split.data.n_items), dtype=bool)
         for k, h in enumerate(histories):
             if h is not None:
                 mask[k, h] = True
-        target_col = np.array([int(np.flatnonzero(c == t)[0]) for c, t in zip(cands, targets)]) if direct else None
+        target_col = (np.array([int(np.flatnonzero(r.candidates == r.target)[0]) for r in rows]) if direct
+                      else None)
+        items = np.array([r.item for r in rows], dtype=np.int64) if self.config.task == "explanation" else None
         return Judge(prompts, histories, row_user, mask, np.flatnonzero(np.isin(row_user, self.mine)),
-                     np.bincount(row_user, minlength=len(self.users)), cands, target_col)
+                     np.bincount(row_user, minlength=len(self.users)), cands, target_col, items)
 
     # -- state ------------------------------------------------------------------------------------
     def initial_state(self) -> SearchState:
@@ -195,12 +246,18 @@ class PapRecSearch:
         """Surrogate and likelihood of ``judge``'s ``rows`` with slot tokens ``tokens_rows`` (R, S)."""
         if self.engine == "reference":  # render and tokenise every prompt, as the paper's code
             n_shared = self.layout.n_shared
-            cands = judge.candidates
+            cands, items = judge.candidates, judge.items
             batch = collate([self.tok.encode_parts(self.layout.parts(
                 int(judge.prompts.users[r]), judge.histories[r], None if cands is None else cands[r],
-                shared=t[:n_shared].tolist(), personal=t[n_shared:].tolist())) for r, t in zip(rows, tokens_rows)])
+                shared=t[:n_shared].tolist(), personal=t[n_shared:].tolist(),
+                item=None if items is None else int(items[r]),
+                title=None if items is None or self._titles is None else self._titles[int(items[r])]))
+                for r, t in zip(rows, tokens_rows)])
         else:
             batch = judge.prompts.fill(tokens_rows, rows)
+        if judge.items is not None:
+            return explanation_values(self.config.surrogate, self.model, self.tok, batch,
+                                      [judge.prompts.texts[r] for r in rows], self.config.max_explanation_tokens)
         if judge.candidates is not None:
             return direct_values(self.config.surrogate, self.model, self.tok, batch, judge.candidates[rows],
                                  judge.target_col[rows], self.config.ranking)
@@ -252,9 +309,19 @@ class PapRecSearch:
 
     # -- gradients --------------------------------------------------------------------------------
     def training_prompts(self, iteration: int, kind: str) -> SlotPrompts:
-        """``samples_per_user`` training samples (history prefix -> next training item) per user."""
+        """``samples_per_user`` training samples (history prefix -> next training item; explanation: one of
+        the user's training reviews) per user."""
         rng = _rng(self.config.seed, iteration, f"samples-{kind}")
         mine = set(self.mine.tolist())
+        if self.config.task == "explanation":
+            rows = []
+            for row, u in enumerate(self.users):  # every process draws every sample: the same stream
+                reviews = self._train_reviews[int(u)]
+                for _ in range(self.config.samples_per_user):
+                    item, text = reviews[rng.randrange(len(reviews))]
+                    if row in mine:
+                        rows.append(Row(row, item=item, text=text))
+            return self._prompts(rows)
         direct = self.config.task == "direct"
         n_neg = self.split.negatives.shape[1] if direct else 0
         users, hists, targets, cands = [], [], [], []
@@ -297,7 +364,8 @@ class PapRecSearch:
         for s in range(0, len(prompts), bs):
             idx = np.arange(s, min(len(prompts), s + bs))
             batch = prompts.fill(row_tokens[idx], idx)
-            labels = torch.tensor([self.tok.item_target_ids(int(t)) for t in prompts.targets[idx]])
+            labels = pad_labels([self.tok.text_target_ids(prompts.texts[i]) for i in idx] if prompts.texts is not None
+                                else [self.tok.item_target_ids(int(t)) for t in prompts.targets[idx]])
             g, losses = slot_gradients(self.model, batch, labels)
             grads.index_add_(0, torch.as_tensor(row_of_sample[idx]), g.double().cpu())
             loss_sum += losses.double().sum().cpu()

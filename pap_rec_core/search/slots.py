@@ -26,20 +26,28 @@ class SlotPrompts:
     base: EncodedBatch  # placeholders in the slots; ``base.slots`` (N, S)
     users: np.ndarray  # (N,) user of each row
     targets: np.ndarray  # (N,) target item of each row (or -1)
+    texts: tuple[str, ...] | None = None  # explanation task: each row's reference explanation
 
     @classmethod
     def build(cls, tokenizer: RecTokenizer, layout: PromptLayout, users: Sequence[int],
               histories: Sequence[np.ndarray | None], targets: Sequence[int],
-              candidates: Sequence[np.ndarray | None] | None = None, placeholder: int | None = None) -> "SlotPrompts":
+              candidates: Sequence[np.ndarray | None] | None = None, placeholder: int | None = None, *,
+              items: Sequence[int] | None = None, titles: Sequence[str | None] | None = None,
+              texts: Sequence[str] | None = None) -> "SlotPrompts":
+        """One prompt per row. The explanation task gives ``items`` (and ``titles``) for the key info
+        and ``texts``, the reference explanations (its ``targets`` are then -1)."""
         mask = tokenizer.word_initial_mask()
         placeholder = int(np.flatnonzero(mask)[0]) if placeholder is None else placeholder
         if not mask[placeholder]:
             raise ValueError("the placeholder must be a word-initial piece")
-        cands = candidates if candidates is not None else [None] * len(users)
+        none = [None] * len(users)
+        cands = candidates if candidates is not None else none
+        items_, titles_ = items if items is not None else none, titles if titles is not None else none
         encoded = [tokenizer.encode_parts(layout.parts(int(u), h, c, shared=[placeholder] * layout.n_shared,
-                                                       personal=[placeholder] * layout.n_personal))
-                   for u, h, c in zip(users, histories, cands)]
-        return cls(collate(encoded), np.asarray(users, dtype=np.int64), np.asarray(targets, dtype=np.int64))
+                                                       personal=[placeholder] * layout.n_personal, item=i, title=t))
+                   for u, h, c, i, t in zip(users, histories, cands, items_, titles_)]
+        return cls(collate(encoded), np.asarray(users, dtype=np.int64), np.asarray(targets, dtype=np.int64),
+                   None if texts is None else tuple(str(x) for x in texts))
 
     def __len__(self) -> int:
         return len(self.users)

@@ -3,7 +3,10 @@
 ``exact``: NDCG@5 + HR@5 from the target's rank among all items (history masked, as in evaluation);
 ``beam``: the paper's — beam search (20 beams, 5 returned), NDCG@5 + HR@5 of the returned list;
 ``likelihood``: log p(target | prompt). Every kind also returns the target's log-likelihood under the
-same scores, used as a tie-break by the ``likelihood-tiebreak`` personal rule.
+same scores, used as a tie-break by the ``likelihood-tiebreak`` personal rule. The explanation task:
+``bleu-rouge`` (the paper's BLEU-4 + 0.1 · ROUGE-L of the greedy explanation, judged per pair with a
+smoothed sentence BLEU: ``text_metrics.pair_surrogate``) or ``likelihood`` (mean token log-likelihood of
+the reference explanation).
 """
 
 from __future__ import annotations
@@ -13,7 +16,14 @@ import torch
 
 from pap_rec_core.evaluation.metrics import ranks_from_lists, ranks_from_scores
 from pap_rec_core.rlm.model import RecLM
-from pap_rec_core.rlm.ranking import EncodedBatch, beam_rank, eos_after_pairs, first_step_beams, score_items
+from pap_rec_core.rlm.ranking import (
+    EncodedBatch,
+    beam_rank,
+    eos_after_pairs,
+    first_step_beams,
+    pad_labels,
+    score_items,
+)
 from pap_rec_core.rlm.tokenizer import RecTokenizer
 
 
@@ -106,3 +116,27 @@ def beam_target_ranks(model: RecLM, tok: RecTokenizer, batch: EncodedBatch, targ
             ahead = ahead[~history_mask[r][ahead]]
         ranks[r] = 1 + len(ahead)
     return ranks, loglik.cpu().numpy()
+
+
+@torch.no_grad()
+def explanation_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedBatch, references: list[str],
+                       max_new_tokens: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """The explanation task's ``(values, loglik)`` for prompts ``batch`` with reference explanations:
+    ``bleu-rouge`` scores the greedy explanation against its reference; ``loglik`` is the reference's mean
+    token log-likelihood (teacher forced)."""
+    from pap_rec_core.evaluation.text_metrics import pair_surrogate
+    from pap_rec_core.rlm.explain import greedy_decode
+    from pap_rec_core.search.hotflip import per_sample_loss
+
+    if kind not in ("bleu-rouge", "likelihood"):
+        raise ValueError(f"the explanation task takes the bleu-rouge or likelihood surrogate, not {kind!r}")
+    device = next(model.parameters()).device
+    labels = pad_labels([tok.text_target_ids(r) for r in references]).to(device)
+    on_device = batch.to(device)
+    out = model(on_device.attention_mask, labels=labels, input_ids=on_device.input_ids,
+                whole_word_ids=on_device.whole_word_ids)
+    lik = (-per_sample_loss(out.logits, labels)).double().cpu().numpy()
+    if kind == "likelihood":
+        return lik, lik
+    hyps = greedy_decode(model, tok, batch, max_new_tokens)
+    return np.asarray(pair_surrogate(hyps, references), dtype=np.float64), lik

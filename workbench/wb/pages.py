@@ -215,10 +215,12 @@ def search_page(bundle, split) -> None:
     with st.expander("Start a search", expanded=job is None):
         with st.form("search_form"):
             c1, c2, c3, c4 = st.columns(4)
-            c1.selectbox("Task", ["sequential", "direct"], key=S.TASK)
-            c1.selectbox("Surrogate", ["exact", "beam", "likelihood"], key=S.SURROGATE,
+            tasks = ["sequential", "direct"] + (["explanation"] if split.data.reviews is not None else [])
+            c1.selectbox("Task", tasks, key=S.TASK)
+            c1.selectbox("Surrogate", ["exact", "beam", "likelihood"] + (["bleu-rouge"] if len(tasks) > 2 else []),
+                         key=S.SURROGATE,
                          help="exact: NDCG@5+HR@5 from exact ranks; beam: the paper's 20-beam approximation; "
-                              "likelihood: target log-likelihood")
+                              "likelihood: target log-likelihood; bleu-rouge (explanation): BLEU-4 + 0.1 ROUGE-L")
             c2.number_input("Shared tokens", 0, 20, key=S.SHARED)
             c2.number_input("Personal tokens", 0, 3, key=S.PERSONAL)
             c3.number_input("Iterations (budget)", 1, 50, key=S.ITERATIONS)
@@ -299,6 +301,21 @@ def _live_view(bundle, split, run: str, running: bool) -> None:
 # Compare: manual vs automatic, population and user; export
 
 
+def _explanation_compare(run: str) -> None:
+    """An explanation run: BLEU/ROUGE of the manual and the searched prompts' explanations."""
+    ss = st.session_state
+    st.radio("Split", ["test", "valid"], key=S.STAGE, horizontal=True)
+    try:
+        table = resources.explanation_comparison(ss[S.MODEL_DIR], run, ss[S.STAGE], ss[S.DATASET])
+    except ValueError as err:
+        st.error(str(err))
+        return
+    st.subheader(f"Explanations: {int(table['pairs'].iloc[0])} held-out review pairs ({ss[S.STAGE]})")
+    st.caption("BLEU / ROUGE over all pairs; pair surrogate = smoothed sentence BLEU-4 + 0.1 ROUGE-L per pair "
+               "(the search's judge); Δ with a paired bootstrap 95% CI against manual 3-1.")
+    st.dataframe(table, hide_index=True)
+
+
 def compare_page(bundle, split) -> None:
     from pap_rec_core import viz
     from pap_rec_core.comparison import user_recommendations
@@ -314,6 +331,9 @@ def compare_page(bundle, split) -> None:
     if not tl.finished:
         st.info(f"`{Path(run).name}` has not finished; the comparison needs its final tokens (resume it on the "
                 "Search page).")
+        return
+    if tl.config.get("task") == "explanation":
+        _explanation_compare(run)
         return
     c1, c2 = st.columns(2)
     c1.radio("Split", ["test", "valid"], key=S.STAGE, horizontal=True)

@@ -90,6 +90,27 @@ def _comparison(model_dir: str, model_stamp: float, run_dir: str, run_stamp: flo
     return compare_run(bundle, split, run_dir, stage=stage, method=method)
 
 
+@st.cache_resource(show_spinner="Generating explanations with the manual and the searched prompts…", max_entries=8)
+def _explanation_comparison(model_dir: str, model_stamp: float, run_dir: str, run_stamp: float, stage: str,
+                            dataset: str = ""):
+    from pap_rec_core.rlm.explain import compare_explanations, search_render
+    from pap_rec_core.search.run import SearchResult
+
+    bundle, split = load_model(model_dir, dataset)
+    result = SearchResult.from_run(run_dir)
+    prompts = {"manual 3-1": "3-1", "PAP-REC": search_render(result, split.data, bundle.tokenizer)}
+    if result.config.n_shared and result.config.n_personal:
+        prompts["PAP-REC shared only"] = search_render(result, split.data, bundle.tokenizer, personal=False)
+    return compare_explanations(bundle, split.data, prompts, users=list(result.users),
+                                split_names=("val",) if stage == "valid" else ("test",))
+
+
+def explanation_comparison(model_dir: str, run_dir: str, stage: str, dataset: str = ""):
+    """manual 3-1 vs the run's prompts: BLEU/ROUGE on the held-out reviews of the run's users."""
+    return _explanation_comparison(str(Path(model_dir).resolve()), _weights_mtime(model_dir), str(run_dir),
+                                   _mtime(Path(run_dir) / "trace.jsonl"), stage, dataset.strip())
+
+
 def comparison(model_dir: str, run_dir: str, stage: str, method: str, dataset: str = ""):
     return _comparison(str(Path(model_dir).resolve()), _weights_mtime(model_dir), str(run_dir),
                        _mtime(Path(run_dir) / "trace.jsonl"), stage, method, dataset.strip())
