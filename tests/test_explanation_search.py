@@ -5,6 +5,7 @@ P5-format directory with review pickles."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import replace
 
 import numpy as np
@@ -257,3 +258,32 @@ def test_experiment_explanation_search_table(make_p5_dir, tmp_path):
     assert runs == ["explanation-s5p0-smoke-seed0-surrogatebleu-rouge", "explanation-s5p1-smoke-seed0-surrogatebleu-rouge"]
     again = Experiment(model_dir=str(model), results_dir=tmp_path / "results", budget=budget)
     pd.testing.assert_frame_equal(again.explanation_search_table(), table)
+
+
+def test_workbench_compares_an_explanation_run(make_p5_dir, tmp_path):
+    """The app on a model whose data has reviews: the task is offered, and the Compare page of an
+    explanation run shows BLEU/ROUGE of manual 3-1 and the searched prompts."""
+    from streamlit.testing.v1 import AppTest
+
+    from pap_rec_core.cli import main
+
+    d = _p5_review_dir(make_p5_dir)
+    model, runs = tmp_path / "model", tmp_path / "runs"
+    data_args = ["--p5-dir", str(d), "--trust-pickle"]
+    assert main(["-q", "train-rlm", *data_args, "--preset", "tiny", "--max-steps", "20", "--negatives", "5",
+                 "--out", str(model)]) == 0
+    assert main(["-q", "search", "--model", str(model), *data_args, "--task", "explanation", "--shared", "2",
+                 "--personal", "1", "--iterations", "1", "--top-k", "2", "--max-explanation-tokens", "8",
+                 "--out", str(runs / "exp")]) == 0
+    app = str(Path(__file__).resolve().parents[1] / "workbench" / "app.py")
+    at = AppTest.from_file(app, default_timeout=120)
+    at.session_state["model_dir"], at.session_state["runs_dir"] = str(model), str(runs)
+    at.session_state["nav"] = "Search"
+    at.run()
+    assert not at.exception, at.exception
+    assert "explanation" in at.selectbox(key="search_task").options
+    at.sidebar.radio(key="nav").set_value("Compare").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert table.system.tolist() == ["manual 3-1", "PAP-REC", "PAP-REC shared only"]
+    assert (table.pairs == 12).all() and "Δ pair surrogate" in table.columns
