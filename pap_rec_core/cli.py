@@ -300,6 +300,9 @@ def cmd_export_plots(args: argparse.Namespace) -> int:
         if not args.no_compare:
             if not timeline.finished:
                 raise PapRecError(f"{args.run}: the search has not finished; resume it, or pass --no-compare")
+            if timeline.config.get("task") == "explanation":
+                raise PapRecError(f"{args.run} is an explanation search: export its search plots with --no-compare and "
+                                  f"compare its prompts with `pap-rec evaluate --prompt manual:3-1 --prompt run:{args.run}`")
             comparison = compare_run(bundle, split, args.run, stage=args.stage, method=args.method)
     figures, tables = run_report(timeline, comparison, token_text=token_text, user=user, user_ids=user_ids)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]

@@ -235,6 +235,11 @@ def test_cli_searches_and_evaluates_explanations_on_p5_reviews(make_p5_dir, tmp_
     assert main(["-q", "evaluate", "--model", str(model), *data_args, "--prompt", "manual:2-3",
                  "--prompt", f"run:{run}"]) == 2
     assert "cannot be compared with ranking prompts" in capsys.readouterr().err
+    assert main(["-q", "export-plots", "--run", str(run), "--out", str(tmp_path / "plots"), "--formats", "html"]) == 2
+    assert "explanation search" in capsys.readouterr().err
+    assert main(["-q", "export-plots", "--run", str(run), "--out", str(tmp_path / "plots"), "--formats", "html",
+                 "--no-compare"]) == 0
+    assert (tmp_path / "plots" / "token_grid.html").is_file()
 
 
 def test_experiment_explanation_search_table(make_p5_dir, tmp_path):
