@@ -84,6 +84,26 @@ def _dataset_given(args: argparse.Namespace) -> bool:
     return any(getattr(args, a, None) for a in ("dataset", "p5_dir", "openp5_file", "csv"))
 
 
+def parse_families(text: str) -> tuple[tuple[str, float], ...]:
+    """``sequential=1,history=0.2`` -> the training's family weights (unknown names are an error)."""
+    from pap_rec_core.prompts.templates import Family
+
+    known = [f.value for f in Family]
+    out = []
+    for item in text.split(","):
+        name, sep, weight = item.strip().partition("=")
+        if name not in known:
+            raise PapRecError(f"--families: unknown family {name!r}; known: {', '.join(known)}")
+        try:
+            w = float(weight) if sep else 1.0
+        except ValueError:
+            raise PapRecError(f"--families: weight of {name} is not a number: {weight!r}") from None
+        if w < 0:
+            raise PapRecError(f"--families: weight of {name} must be >= 0")
+        out.append((name, w))
+    return tuple(out)
+
+
 def cmd_train_rlm(args: argparse.Namespace) -> int:
     from pap_rec_core.rlm.training import train_preset
 
@@ -96,6 +116,8 @@ def cmd_train_rlm(args: argparse.Namespace) -> int:
         overrides["threads"] = args.threads
     if args.mask_history_loss:
         overrides["mask_history_loss"] = True
+    if args.families:
+        overrides["family_weights"] = parse_families(args.families)
     bundle, report = train_preset(dataset_config_from_args(args), args.preset, args.out, seed=args.seed,
                                   item_index=args.item_index, negatives=args.negatives, progress=not args.quiet,
                                   device=args.device, **overrides)
@@ -374,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--mask-history-loss", action="store_true",
                        help="sequential samples: no probability for the user's earlier items in the loss "
                             "(the evaluation masks them)")
+    train.add_argument("--families", metavar="SPEC",
+                       help="task families and weights, e.g. sequential=1 (the sequential family only: stronger on "
+                            "ml-100k, see benchmarks/results/rlm_diagnostics_ml-100k.md); default: the preset's mixture")
     train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     train.set_defaults(func=cmd_train_rlm)
 

@@ -238,3 +238,24 @@ def test_training_with_the_history_masked_loss_runs(toy_split, tmp_path):
     assert report.steps == 4 and bundle.metadata["train_config"]["mask_history_loss"] is True
     with pytest.raises(ValueError, match="single-token items"):
         preset("tiny", mask_history_loss=True, item_tokens=False)
+
+
+def test_cli_families_sets_the_training_mixture(tmp_path, capsys) -> None:
+    import json
+
+    from pap_rec_core.cli import main, parse_families
+
+    assert parse_families("sequential=1,history=0.2") == (("sequential", 1.0), ("history", 0.2))
+    assert parse_families("sequential") == (("sequential", 1.0),)
+    d = _toy_recbole(tmp_path, n_users=12, length=6, n_items=15)
+    out = tmp_path / "model"
+    assert main(["-q", "train-rlm", "--dataset", str(d), "--preset", "tiny", "--max-steps", "4", "--negatives", "5",
+                 "--families", "sequential=1", "--out", str(out)]) == 0
+    meta = json.loads((out / "rlm_metadata.json").read_text())
+    assert meta["train_config"]["family_weights"] == [["sequential", 1.0]]
+    assert meta["templates_seen"] == [f"2-{k}" for k in range(1, 11)]  # the sequential family's seen templates
+    for bad, why in (("sequentail=1", "unknown family 'sequentail'"), ("sequential=x", "not a number"),
+                     ("sequential=-1", "must be >= 0")):
+        assert main(["-q", "train-rlm", "--dataset", str(d), "--preset", "tiny", "--families", bad,
+                     "--out", str(tmp_path / "bad")]) == 2
+        assert why in capsys.readouterr().err

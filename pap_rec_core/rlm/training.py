@@ -485,12 +485,13 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
     model.eval()
     report = TrainReport(steps=step, wall_s=elapsed, samples_per_s=step * config.batch_size / max(elapsed, 1e-9),
                          best_step=best_step, best_valid_ndcg10=best, curve=curve, stopped_by=stopped_by)
+    trained = {t.id for f in builder.families for t in builder.templates[f]}
     metadata = {
         "dataset": {"name": split.data.name, "fingerprint": split.data.fingerprint(), "config": dataset_config},
         "split": split.config.to_dict(),
         "item_index": {"mode": index.mode.value, "seed": index.seed, "leaky": index.mode.leaky},
         "train_config": config.to_dict(),
-        "templates_seen": [t.id for t in TEMPLATES if t.seen],
+        "templates_seen": [t.id for t in TEMPLATES if t.id in trained],  # the templates trained on
         "templates_unseen": [t.id for t in TEMPLATES if not t.seen],
         "train_report": report.to_dict(),
         "parameters": model.num_parameters(),
