@@ -125,6 +125,18 @@ def prompt_fn(spec: PromptSpec, tokenizer: RecTokenizer, max_history: int = DEFA
 def run_prompt_fn(result, tokenizer: RecTokenizer, personal: bool = True) -> PromptFn:
     """Prompts of a finished search: its layout with its shared tokens and each user's own tokens
     (``personal=False``: the shared tokens alone, the personal slots left out of the layout)."""
+    layout, personal_of = run_layout(result, tokenizer, personal)
+
+    def render(u: int, hist: np.ndarray, cands: np.ndarray | None) -> list[Part]:
+        return layout.parts(int(u), hist, cands, shared=result.shared, personal=personal_of(int(u)))
+
+    return render
+
+
+def run_layout(result, tokenizer: RecTokenizer, personal: bool = True):
+    """``(layout, personal_of)`` of a finished search: its layout (without the personal slots when
+    ``personal=False``) and user index -> that user's personal tokens (an error for a user the run did
+    not search; ``()`` without personal slots). Checks that the tokens fit ``tokenizer``."""
     from dataclasses import replace
 
     from pap_rec_core.data.errors import UnknownUserError
@@ -136,18 +148,16 @@ def run_prompt_fn(result, tokenizer: RecTokenizer, personal: bool = True) -> Pro
     if not personal:
         if layout.n_shared == 0:
             raise ValueError(f"{result.run_dir}: the run has no shared slots to evaluate alone")
-        layout = replace(layout, n_personal=0)
+        return replace(layout, n_personal=0), lambda u: ()
     row_of = {u: r for r, u in enumerate(result.users)}
 
-    def render(u: int, hist: np.ndarray, cands: np.ndarray | None) -> list[Part]:
-        if not personal:
-            return layout.parts(int(u), hist, cands, shared=result.shared)
-        if int(u) not in row_of:
+    def personal_of(u: int):
+        if u not in row_of:
             raise UnknownUserError(f"user index {u} was not searched in {result.run_dir} "
                                    f"({len(row_of)} users were); evaluate on the run's users")
-        return layout.parts(int(u), hist, cands, shared=result.shared, personal=result.personal[row_of[int(u)]])
+        return result.personal[row_of[u]]
 
-    return render
+    return layout, personal_of
 
 
 def evaluate_rlm(bundle: RLMBundle, split: Split, stage: Stage | str, spec: PromptSpec | str, *,

@@ -77,32 +77,17 @@ def generate_explanations(bundle: RLMBundle, data, rows: pd.DataFrame, template:
 def search_render(result, data, tokenizer: RecTokenizer, personal: bool = True) -> ReviewRender:
     """Prompts of a finished explanation search for review rows: its layout (user, item, title) with its
     shared tokens and each searched user's own tokens (``personal=False``: the shared tokens alone)."""
-    from dataclasses import replace
+    from pap_rec_core.rlm.evaluate import run_layout
 
-    from pap_rec_core.data.errors import UnknownUserError
-
-    layout = result.config.layout
-    if layout.task != "explanation":
-        raise ValueError(f"{result.run_dir} searched the {layout.task} task, not explanation")
-    tokens = list(result.shared) + [t for row in result.personal for t in row]
-    if tokens and max(tokens) >= tokenizer.vocab_size:
-        raise ValueError(f"{result.run_dir}: its tokens do not fit this model's vocabulary ({tokenizer.vocab_size})")
-    if not personal:
-        if layout.n_shared == 0:
-            raise ValueError(f"{result.run_dir}: the run has no shared slots to evaluate alone")
-        layout = replace(layout, n_personal=0)
+    if result.config.task != "explanation":
+        raise ValueError(f"{result.run_dir} searched the {result.config.task} task, not explanation")
+    layout, personal_of = run_layout(result, tokenizer, personal)
     titles = data.item_titles()
-    row_of = {u: r for r, u in enumerate(result.users)}
 
     def render(row) -> list[Part]:
         u, item = int(row.user), int(row.item)
-        title = None if titles is None else str(titles[item])
-        if not personal:
-            return layout.parts(u, item=item, title=title, shared=result.shared)
-        if u not in row_of:
-            raise UnknownUserError(f"user index {u} was not searched in {result.run_dir} ({len(row_of)} users "
-                                   "were); evaluate on the run's users")
-        return layout.parts(u, item=item, title=title, shared=result.shared, personal=result.personal[row_of[u]])
+        return layout.parts(u, item=item, title=None if titles is None else str(titles[item]), shared=result.shared,
+                            personal=personal_of(u))
 
     return render
 
