@@ -397,8 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="sequential samples: no probability for the user's earlier items in the loss "
                             "(the evaluation masks them)")
     train.add_argument("--families", metavar="SPEC",
-                       help="task families and weights, e.g. sequential=1 (the sequential family only: stronger on "
-                            "ml-100k, see benchmarks/results/rlm_diagnostics_ml-100k.md); default: the preset's mixture")
+                       help="task families and weights, e.g. sequential=1 (the sequential family only; see "
+                            "benchmarks/results/rlm_diagnostics_ml-100k.md); default: the preset's mixture")
     train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     train.set_defaults(func=cmd_train_rlm)
 
