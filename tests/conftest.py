@@ -23,11 +23,12 @@ P5_BEAUTY_DIR = REPO_ROOT.parent / "shared" / "data" / "p5_beauty"
 
 
 @pytest.fixture(scope="session")
-def toy_split():
-    """24 users walking a cycle of 30 items from different starts (8 items each)."""
+def toy_cycle_data():
+    """24 users walking a cycle of 30 items from different starts (8 items each; timestamps 0-7, ratings
+    1 + position on the cycle mod 5)."""
     import numpy as np
 
-    from pap_rec_core.data import SplitConfig, build_interactions, leave_one_out
+    from pap_rec_core.data import build_interactions
 
     rng = np.random.default_rng(0)
     users, items, times, ratings = [], [], [], []
@@ -38,8 +39,15 @@ def toy_split():
             items.append(f"i{(start + t) % 30}")
             times.append(t)
             ratings.append(float(1 + (start + t) % 5))
-    data = build_interactions(users, items, name="toy", source="test", timestamps=times, ratings=ratings)
-    return leave_one_out(data, SplitConfig(n_negatives=5))
+    return build_interactions(users, items, name="toy", source="test", timestamps=times, ratings=ratings)
+
+
+@pytest.fixture(scope="session")
+def toy_split(toy_cycle_data):
+    """``toy_cycle_data`` split leave-one-out with 5 negatives per user."""
+    from pap_rec_core.data import SplitConfig, leave_one_out
+
+    return leave_one_out(toy_cycle_data, SplitConfig(n_negatives=5))
 
 
 @pytest.fixture(scope="session")

@@ -28,21 +28,12 @@ def _review_text(rating: int, item: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def review_split():
-    """24 users walking a cycle of 30 titled items; every interaction has a review whose text follows
-    from the item (its rating and number); P5-like review splits: last item test, the one before val."""
-    from pap_rec_core.data import SplitConfig, build_interactions, leave_one_out
+def review_split(toy_cycle_data):
+    """The toy cycle (24 users, 30 titled items); every interaction has a review whose text follows from
+    the item (its rating and number); P5-like review splits: last item test, the one before val."""
+    from pap_rec_core.data import SplitConfig, leave_one_out
 
-    rng = np.random.default_rng(0)
-    users, items, times, ratings = [], [], [], []
-    for u in range(24):
-        start = int(rng.integers(30))
-        for t in range(8):
-            users.append(f"u{u}")
-            items.append(f"i{(start + t) % 30}")
-            times.append(t)
-            ratings.append(float(1 + (start + t) % 5))
-    data = build_interactions(users, items, name="toy-reviews", source="test", timestamps=times, ratings=ratings)
+    data = replace(toy_cycle_data, name="toy-reviews")
     data = replace(data, item_info=pd.DataFrame({"title": [f"Toy {i}" for i in range(data.n_items)]}))
     rows = []
     for u, seq in enumerate(data.sequences):
@@ -206,17 +197,32 @@ def _p5_review_dir(make_p5_dir):
     return make_p5_dir(seqs, reviews={"review_splits.pkl": splits})
 
 
-def test_cli_searches_and_evaluates_explanations_on_p5_reviews(make_p5_dir, tmp_path, capsys):
+def _trained_model(make_p5_dir, tmp_path) -> tuple[list[str], Path]:
+    """(dataset arguments, model directory): the tiny preset trained by the CLI on ``_p5_review_dir``."""
     from pap_rec_core.cli import main
 
-    d = _p5_review_dir(make_p5_dir)
-    model, run = tmp_path / "model", tmp_path / "run"
-    data_args = ["--p5-dir", str(d), "--trust-pickle"]
+    data_args = ["--p5-dir", str(_p5_review_dir(make_p5_dir)), "--trust-pickle"]
+    model = tmp_path / "model"
     assert main(["-q", "train-rlm", *data_args, "--preset", "tiny", "--max-steps", "20", "--negatives", "5",
                  "--out", str(model)]) == 0
+    return data_args, model
+
+
+def _search(model: Path, data_args: list[str], run: Path) -> None:
+    """A small explanation search by the CLI (2 shared + 1 personal slot, 1 iteration)."""
+    from pap_rec_core.cli import main
+
     assert main(["-q", "search", "--model", str(model), *data_args, "--task", "explanation", "--shared", "2",
                  "--personal", "1", "--iterations", "1", "--top-k", "2", "--max-explanation-tokens", "8",
                  "--out", str(run)]) == 0
+
+
+def test_cli_searches_and_evaluates_explanations_on_p5_reviews(make_p5_dir, tmp_path, capsys):
+    from pap_rec_core.cli import main
+
+    data_args, model = _trained_model(make_p5_dir, tmp_path)
+    run = tmp_path / "run"
+    _search(model, data_args, run)
     out = capsys.readouterr().out
     assert "validation surrogate" in out
     from pap_rec_core.search.run import SearchResult
@@ -245,13 +251,9 @@ def test_cli_searches_and_evaluates_explanations_on_p5_reviews(make_p5_dir, tmp_
 def test_experiment_explanation_search_table(make_p5_dir, tmp_path):
     """Notebook 04's table on a P5 directory with reviews: manual 3-1 / 3-3 and the found prompts on the
     test reviews of the searched users, searches resumed (not redone) on a second call."""
-    from pap_rec_core.cli import main
     from pap_rec_core.experiments import Experiment, get_budget
 
-    d = _p5_review_dir(make_p5_dir)
-    model = tmp_path / "model"
-    assert main(["-q", "train-rlm", "--p5-dir", str(d), "--trust-pickle", "--preset", "tiny", "--max-steps", "20",
-                 "--negatives", "5", "--out", str(model)]) == 0
+    _, model = _trained_model(make_p5_dir, tmp_path)
     budget = get_budget("smoke", users=6, resamples=50, personal_counts=(0, 1))
     exp = Experiment(model_dir=str(model), results_dir=tmp_path / "results", budget=budget)
     assert exp.split.data.reviews is not None  # the recorded dataset config keeps trust_pickle
@@ -270,16 +272,9 @@ def test_workbench_compares_an_explanation_run(make_p5_dir, tmp_path):
     explanation run shows BLEU/ROUGE of manual 3-1 and the searched prompts."""
     from streamlit.testing.v1 import AppTest
 
-    from pap_rec_core.cli import main
-
-    d = _p5_review_dir(make_p5_dir)
-    model, runs = tmp_path / "model", tmp_path / "runs"
-    data_args = ["--p5-dir", str(d), "--trust-pickle"]
-    assert main(["-q", "train-rlm", *data_args, "--preset", "tiny", "--max-steps", "20", "--negatives", "5",
-                 "--out", str(model)]) == 0
-    assert main(["-q", "search", "--model", str(model), *data_args, "--task", "explanation", "--shared", "2",
-                 "--personal", "1", "--iterations", "1", "--top-k", "2", "--max-explanation-tokens", "8",
-                 "--out", str(runs / "exp")]) == 0
+    data_args, model = _trained_model(make_p5_dir, tmp_path)
+    runs = tmp_path / "runs"
+    _search(model, data_args, runs / "exp")
     app = str(Path(__file__).resolve().parents[1] / "workbench" / "app.py")
     at = AppTest.from_file(app, default_timeout=120)
     at.session_state["model_dir"], at.session_state["runs_dir"] = str(model), str(runs)
