@@ -313,32 +313,25 @@ class PapRecSearch:
         the user's training reviews) per user."""
         rng = _rng(self.config.seed, iteration, f"samples-{kind}")
         mine = set(self.mine.tolist())
-        if self.config.task == "explanation":
-            rows = []
-            for row, u in enumerate(self.users):  # every process draws every sample: the same stream
-                reviews = self._train_reviews[int(u)]
-                for _ in range(self.config.samples_per_user):
-                    item, text = reviews[rng.randrange(len(reviews))]
-                    if row in mine:
-                        rows.append(Row(row, item=item, text=text))
-            return self._prompts(rows)
-        direct = self.config.task == "direct"
-        n_neg = self.split.negatives.shape[1] if direct else 0
-        users, hists, targets, cands = [], [], [], []
+        task = self.config.task
+        n_neg = self.split.negatives.shape[1] if task == "direct" else 0
+        rows = []
         for row, u in enumerate(self.users):  # every process draws every sample: the same stream
             train = self.split.train[int(u)]
             usable = max(1, len(train) - self.config.personal_holdout)  # held-out positions stay out
             for _ in range(self.config.samples_per_user):
-                t = rng.randrange(1, usable) if usable > 1 else 0
-                target = int(train[t]) if len(train) else int(self.split.targets(Stage.VALID)[int(u)])
-                shown = self._direct_candidates(int(u), target, n_neg, rng) if direct else None
-                if row not in mine:
-                    continue
-                users.append(int(u))
-                hists.append(None if direct else train[:t])
-                targets.append(target)
-                cands.append(shown)
-        return SlotPrompts.build(self.tok, self.layout, users, hists, targets, candidates=cands if direct else None)
+                if task == "explanation":
+                    reviews = self._train_reviews[int(u)]
+                    item, text = reviews[rng.randrange(len(reviews))]
+                    sample = Row(row, item=item, text=text)
+                else:
+                    t = rng.randrange(1, usable) if usable > 1 else 0
+                    target = int(train[t]) if len(train) else int(self.split.targets(Stage.VALID)[int(u)])
+                    sample = (Row(row, target=target, candidates=self._direct_candidates(int(u), target, n_neg, rng))
+                              if task == "direct" else Row(row, train[:t], target))
+                if row in mine:
+                    rows.append(sample)
+        return self._prompts(rows)
 
     def _direct_candidates(self, user: int, target: int, n_neg: int, rng: random.Random) -> np.ndarray:
         """A training candidate list: the target and ``n_neg`` items the user never interacted with."""
