@@ -178,6 +178,8 @@ def _evaluate_explanations(args: argparse.Namespace, bundle, split, specs) -> in
     (test; ``--stage valid``: the val reviews), paired bootstrap of the per-pair surrogate vs the first."""
     from pap_rec_core.rlm.explain import compare_explanations, search_render
 
+    if args.per_user:
+        raise PapRecError("--per-user is for ranking prompts; explanation prompts have per-pair values")
     runs = [s for s in specs if s.kind == "run"]
     users = list(runs[0].search_result.users) if runs else None
     if args.users:
@@ -199,8 +201,6 @@ def _evaluate_explanations(args: argparse.Namespace, bundle, split, specs) -> in
               "pair surrogate = smoothed sentence BLEU-4 + 0.1 ROUGE-L per pair"
               + ("; Δ, 95% CI and p = paired bootstrap vs the first prompt" if len(table) > 1 else ""))
         print(table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
-    if args.per_user:
-        raise PapRecError("--per-user is for ranking prompts; explanation prompts have per-pair values")
     return 0
 
 
@@ -322,10 +322,10 @@ def cmd_export_plots(args: argparse.Namespace) -> int:
         if not args.no_compare:
             if not timeline.finished:
                 raise PapRecError(f"{args.run}: the search has not finished; resume it, or pass --no-compare")
-            if timeline.config.get("task") == "explanation":
-                raise PapRecError(f"{args.run} is an explanation search: export its search plots with --no-compare and "
-                                  f"compare its prompts with `pap-rec evaluate --prompt manual:3-1 --prompt run:{args.run}`")
-            comparison = compare_run(bundle, split, args.run, stage=args.stage, method=args.method)
+            try:
+                comparison = compare_run(bundle, split, args.run, stage=args.stage, method=args.method)
+            except ValueError as err:  # e.g. an explanation search, which compare_run refuses
+                raise PapRecError(f"{err}; export the search plots alone with --no-compare") from None
     figures, tables = run_report(timeline, comparison, token_text=token_text, user=user, user_ids=user_ids)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     report = export_run_report(figures, tables, args.out, formats)

@@ -294,7 +294,7 @@ class Experiment:
         max_rows = None if self.budget.users is None else 5 * self.budget.users
         rows = [evaluate_explanations(self.bundle, self.split.data, t, max_rows=max_rows, seed=self.seed)
                 for t in templates]
-        return pd.DataFrame([{k: v for k, v in r.items() if k not in ("pair_surrogate", "examples")} for r in rows])
+        return pd.DataFrame([{k: v for k, v in r.items() if k != "pair_surrogate"} for r in rows])
 
     def explanation_search_table(self, personal_counts: tuple[int, ...] | None = None) -> pd.DataFrame:
         """PAP-REC on the explanation task (surrogate BLEU-4 + 0.1 ROUGE-L on the val reviews): manual 3-1

@@ -241,6 +241,9 @@ def test_cli_searches_and_evaluates_explanations_on_p5_reviews(make_p5_dir, tmp_
     assert main(["-q", "evaluate", "--model", str(model), *data_args, "--prompt", "manual:2-3",
                  "--prompt", f"run:{run}"]) == 2
     assert "cannot be compared with ranking prompts" in capsys.readouterr().err
+    assert main(["-q", "evaluate", "--model", str(model), *data_args, "--prompt", "manual:3-1",
+                 "--per-user", str(tmp_path / "pu.csv")]) == 2
+    assert "per-pair values" in capsys.readouterr().err and not (tmp_path / "pu.csv").exists()
     assert main(["-q", "export-plots", "--run", str(run), "--out", str(tmp_path / "plots"), "--formats", "html"]) == 2
     assert "explanation search" in capsys.readouterr().err
     assert main(["-q", "export-plots", "--run", str(run), "--out", str(tmp_path / "plots"), "--formats", "html",

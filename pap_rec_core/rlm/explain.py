@@ -101,9 +101,8 @@ def evaluate_explanations(bundle: RLMBundle, data, template: str | ReviewRender 
         rows = evaluation_rows(data, users=users, max_rows=max_rows, seed=seed)
     hyps = generate_explanations(bundle, data, rows, template)
     refs = [str(t) for t in rows["text"]]
-    name = template if isinstance(template, str) else getattr(template, "name", "prompt")
-    return {"template": name, "pairs": len(rows), **explanation_metrics(hyps, refs),
-            "pair_surrogate": pair_surrogate(hyps, refs), "examples": list(zip(hyps[:3], refs[:3]))}
+    return {"template": template if isinstance(template, str) else "prompt", "pairs": len(rows),
+            **explanation_metrics(hyps, refs), "pair_surrogate": pair_surrogate(hyps, refs)}
 
 
 def evaluation_rows(data, split_names=EVAL_SPLITS, users=None, max_rows: int | None = None,
