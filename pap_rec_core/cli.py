@@ -456,10 +456,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataset_arguments(se)
     se.set_defaults(func=cmd_search)
 
-    bl = sub.add_parser("baselines", help="train RecBole baselines on our split and score them with our evaluator")
+    bl = sub.add_parser("baselines", help="baselines (RecBole models, a Markov chain) on our split, scored by our evaluator")
     add_dataset_arguments(bl)
-    bl.add_argument("--models", default="Pop,BPR,SASRec",
-                    help="comma-separated: Pop, BPR, GRU4Rec, Caser, SASRec, BERT4Rec (default: %(default)s)")
+    bl.add_argument("--models", default="Pop,Markov,BPR,SASRec",
+                    help="comma-separated: Pop, Markov (last-k transition counts, k and decay chosen on validation), "
+                         "BPR, GRU4Rec, Caser, SASRec, BERT4Rec (default: %(default)s)")
     bl.add_argument("--epochs", type=int, default=200, help="epoch cap; early stopping on validation NDCG@10")
     bl.add_argument("--seed", type=int, default=0, help="seed of the item index and of training (default: 0)")
     bl.add_argument("--item-index", choices=["random", "sequential", "given"], default="random")

@@ -40,7 +40,7 @@ class Budget:
     shared: int = 5
     top_k: int = 5
     surrogate: str = "exact"
-    baselines: tuple[str, ...] = ("Pop",)
+    baselines: tuple[str, ...] = ("Pop", "Markov")
     baseline_epochs: int = 1
     baseline_max_seconds: float | None = 60.0
     ablation_shared: tuple[int, ...] = (1, 3)
@@ -55,7 +55,7 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     "smoke": Budget("smoke", users=40, iterations=1, personal_counts=(0, 1)),
     "full": Budget("full", users=None, iterations=5, personal_counts=(0, 1, 2, 3),
-                   baselines=("Pop", "BPR", "GRU4Rec", "Caser", "SASRec", "BERT4Rec"), baseline_epochs=200,
+                   baselines=("Pop", "Markov", "BPR", "GRU4Rec", "Caser", "SASRec", "BERT4Rec"), baseline_epochs=200,
                    baseline_max_seconds=300.0, ablation_shared=(1, 3, 5, 10), resamples=2000, max_candidates=40,
                    figure_formats=("html", "png")),
 }

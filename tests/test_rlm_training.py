@@ -115,7 +115,8 @@ def test_history_questions_share_the_key_info_and_answer_from_it(toy_split) -> N
 
     from pap_rec_core.prompts import Family, templates_of
     from pap_rec_core.rlm.tokenizer import ItemRef, UserRef
-    from pap_rec_core.rlm.training import SampleBuilder, build_tokenizer
+    from pap_rec_core.rlm.samples import SampleBuilder
+    from pap_rec_core.rlm.training import build_tokenizer
 
     cfg = _cfg()
     index = build_item_index(toy_split.data, "random", seed=0)

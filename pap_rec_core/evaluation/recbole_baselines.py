@@ -82,7 +82,8 @@ from pap_rec_core.evaluation.evaluator import EvaluationConfig, EvaluationResult
 log = logging.getLogger(__name__)
 _recbole_log = logging.getLogger(__name__ + ".recbole")
 
-SUPPORTED: tuple[str, ...] = ("Pop", "BPR", "GRU4Rec", "Caser", "SASRec", "BERT4Rec")
+SUPPORTED: tuple[str, ...] = ("Pop", "Markov", "BPR", "GRU4Rec", "Caser", "SASRec", "BERT4Rec")
+COUNTING: frozenset[str] = frozenset({"Markov"})  # no RecBole: evaluation.baselines (k and decay chosen on validation)
 SEQUENTIAL: frozenset[str] = frozenset({"GRU4Rec", "Caser", "SASRec", "BERT4Rec"})
 DEVICES = ("auto", "cpu", "cuda")
 VALID_METRIC = "ndcg@10"  # early stopping on our validation NDCG@10
@@ -464,6 +465,8 @@ def train_baseline(split: Split, item_index: ItemIndex, config: BaselineConfig |
     if len(split.eval_users) == 0:
         raise ValueError("the split has no evaluation users")
     start = time.perf_counter()
+    if config.model in COUNTING:
+        return _markov_result(split, config, eval_config, start)
     with contextlib.ExitStack() as stack:
         if work_dir is None:
             root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pap-rec-recbole-")))
@@ -489,6 +492,22 @@ def train_baseline(split: Split, item_index: ItemIndex, config: BaselineConfig |
                           epochs_run=run["epochs_run"], wall_seconds=wall, train_seconds=run["train_seconds"],
                           stop_reason=run["stop_reason"], valid_curve=tuple(run["curve"]),
                           n_parameters=run["n_parameters"], device=run["device"], recbole_settings=chosen)
+
+
+def _markov_result(split: Split, config: BaselineConfig, eval_config: EvaluationConfig, start: float) -> BaselineResult:
+    """The last-k Markov chain (:func:`~pap_rec_core.evaluation.baselines.fit_markov`) as a baseline result:
+    one counting pass, ``k`` and ``decay`` chosen on validation NDCG@10 (recorded in ``recbole_settings``)."""
+    from pap_rec_core.evaluation.baselines import fit_markov
+
+    chain, valid, grid = fit_markov(split, config=eval_config)
+    trained = time.perf_counter() - start
+    test = evaluate_scorer(split, Stage.TEST, chain.scorer(split, Stage.TEST), system=config.model, config=eval_config)
+    valid = EvaluationResult(system=config.model, task=valid.task, stage=valid.stage, users=valid.users,
+                             ranks=valid.ranks, per_user=valid.per_user, config=valid.config)
+    return BaselineResult(config=config, valid=valid, test=test, best_epoch=0, epochs_run=1,
+                          wall_seconds=time.perf_counter() - start, train_seconds=trained, stop_reason="single_pass",
+                          valid_curve=(valid.summary()[VALID_METRIC],), n_parameters=int(chain.counts.nnz),
+                          device="cpu", recbole_settings={"k": chain.k, "decay": chain.decay, "grid": grid})
 
 
 def _recbole_settings(config: BaselineConfig, root: Path) -> dict[str, Any]:

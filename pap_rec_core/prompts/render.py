@@ -8,18 +8,18 @@ from typing import Any, Sequence
 import numpy as np
 
 from pap_rec_core.prompts.templates import Template
-from pap_rec_core.rlm.tokenizer import ItemRef, Part, UserRef
+from pap_rec_core.rlm.tokenizer import ITEM_SEPARATOR, ItemRef, Part, UserRef
 
 DEFAULT_MAX_HISTORY = 20  # most recent items shown in a prompt (P5 truncates histories too)
-SEPARATOR = " , "  # P5 joins item ids with " , "
 
 
 def item_list_parts(items: Sequence[int] | np.ndarray) -> list[Part]:
-    """``[ItemRef(a), " , ", ItemRef(b), ...]``."""
+    """``[ItemRef(a), ITEM_SEPARATOR, ItemRef(b), ...]`` (the tokenizer writes the separator: P5's
+    ``" , "`` unless its model was trained without)."""
     parts: list[Part] = []
     for k, item in enumerate(items):
         if k:
-            parts.append(SEPARATOR)
+            parts.append(ITEM_SEPARATOR)
         parts.append(ItemRef(int(item)))
     return parts
 

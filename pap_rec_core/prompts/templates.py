@@ -1,7 +1,7 @@
 """P5's manual prompt templates (Geng et al., RecSys 2022), as used by PAP-REC, plus item-metadata tasks.
 
 Placeholders: ``{user}`` (user id), ``{history}`` (item ids, ``" , "``-joined), ``{candidates}`` (item
-ids), ``{item}`` (one item id), ``{title}``, ``{genres}``, ``{rating}``. Texts are P5's
+ids), ``{item}`` (one item id), ``{title}``, ``{genres}``, ``{genre}`` (one genre), ``{rating}``. Texts are P5's
 ``all_amazon_templates.py`` wordings with "purchase" kept as in P5 (our demo data is movies; the
 words are what the model learns to read, not a description of the data). ``seen=False`` marks
 templates held out of training to measure generalisation to unseen prompts (P5's 2-13 and 5-8).
@@ -24,6 +24,7 @@ class Family(str, Enum):
     DIRECT = "direct"
     METADATA = "metadata"
     HISTORY = "history"
+    CONDITIONAL = "conditional"
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,24 @@ TEMPLATES: tuple[Template, ...] = (
     Template("H-2", Family.HISTORY, "Given the following purchase history of user_{user} : \n {history} \n what was the most recent purchase of the user ?", "{last}"),
     Template("H-3", Family.HISTORY, "Based on the purchase history of user_{user} : \n {history} \n which item will the user purchase after the next one ?", "{after_next}"),
     Template("H-4", Family.HISTORY, "I find the purchase history list of user_{user} : \n {history} \n name an item the user will purchase some time in the future", "{future}"),
+    # Conditional next items (ours): the sequential key info, and a word that changes the answer — the
+    # next item of a named genre (the first of the next 10 training items with it), or the next item the
+    # user rates highly (>= 4) or poorly (<= 2). Every sequential template asks the same question, so
+    # without these a model is free to ignore its words; with them a word (a searched token too) can
+    # steer the recommendation. C-2 is the search's own layout: key info, then the word.
+    Template("C-1", Family.CONDITIONAL, "Here is the purchase history list of user_{user} : \n {history} \n try to recommend next {genre} item to the user", "{next_genre}"),
+    Template("C-2", Family.CONDITIONAL, "user_{user} : \n {history} \n {genre}", "{next_genre}"),
+    Template("C-3", Family.CONDITIONAL, "Given the following purchase history of user_{user} : \n {history} \n predict next possible {genre} item for the user", "{next_genre}"),
+    Template("C-4", Family.CONDITIONAL, "Here is the purchase history list of user_{user} : \n {history} \n try to recommend next item the user will like", "{next_liked}"),
+    Template("C-5", Family.CONDITIONAL, "Here is the purchase history list of user_{user} : \n {history} \n try to recommend next item the user will dislike", "{next_disliked}"),
 )
 
-_BY_ID = {t.id: t for t in TEMPLATES}
+# Not P5 templates and not trained by default: prompts of the ablation ladder (benchmarks/rlm_ladder.py).
+DIAGNOSTIC_TEMPLATES: tuple[Template, ...] = (
+    Template("B-1", Family.SEQUENTIAL, "{history}", "{item}", seen=False),  # the history alone, no words
+)
+
+_BY_ID = {t.id: t for t in TEMPLATES + DIAGNOSTIC_TEMPLATES}
 
 
 def get_template(template_id: str) -> Template:

@@ -210,9 +210,10 @@ def evaluate_render(bundle: RLMBundle, split: Split, stage: Stage | str, render:
     return evaluate_scorer(split, stage, score, system=system, config=cfg, users=users, progress=progress)
 
 
-def validation_ndcg10(model: RecLM, tok: RecTokenizer, split: Split, n_users: int = 943,
+def validation_ndcg10(model: RecLM, tok: RecTokenizer, split: Split, users: np.ndarray | None = None,
                       max_history: int = DEFAULT_MAX_HISTORY, template: str = "manual:2-3") -> float:
-    """Model selection signal: validation NDCG@10 of one template (first-token ranking, fast)."""
+    """Model selection signal: validation NDCG@10 of one prompt (first-token ranking, fast) on ``users``
+    (default: every validation user)."""
     res = evaluate_rlm(RLMBundle(model=model, tokenizer=tok), split, Stage.VALID, template, method="first-token",
-                       batch_size=128, users=split.eval_users[:n_users], max_history=max_history)
+                       batch_size=128, users=split.eval_users if users is None else users, max_history=max_history)
     return res.summary()["ndcg@10"]

@@ -39,6 +39,7 @@ class RLMConfig:
     feed_forward_proj: str = "relu"  # t5-small (P5's backbone) uses relu
     tie_word_embeddings: bool = True  # t5-small: lm_head tied to the shared embeddings
     max_whole_words: int = MAX_WHOLE_WORDS
+    whole_word_embeddings: bool = True  # add P5's whole-word embeddings to the encoder input
 
     def __post_init__(self) -> None:
         if self.vocab_size < 4:
@@ -90,7 +91,7 @@ class RecLM(nn.Module):
     def embed(self, input_ids: torch.Tensor, whole_word_ids: torch.Tensor | None) -> torch.Tensor:
         """(B, T, D) encoder input embeddings."""
         x = self.t5.shared(input_ids)  # (B, T, D)
-        if whole_word_ids is not None:
+        if whole_word_ids is not None and self.config.whole_word_embeddings:
             x = x + self.whole_word_embeddings(whole_word_ids.clamp(max=self.config.max_whole_words - 1))
         return x
 

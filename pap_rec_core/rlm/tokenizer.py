@@ -47,7 +47,17 @@ class TokenRef:
     token: int
 
 
-Part = Union[str, ItemRef, UserRef, TokenRef]
+@dataclass(frozen=True)
+class ListSeparator:
+    """The separator between the items of a history or candidate list. A tokenizer writes it as its
+    ``item_separator`` (P5's ``" , "`` unless the model was trained without separators)."""
+
+
+ITEM_SEPARATOR = ListSeparator()
+P5_ITEM_SEPARATOR = " , "  # P5 joins item ids with " , "
+TEXT_CACHE_MAX_CHARS = 64  # text parts up to this length (template words, separators) are encoded once
+
+Part = Union[str, ItemRef, UserRef, TokenRef, ListSeparator]
 
 
 @dataclass(frozen=True)
@@ -71,8 +81,11 @@ class RecTokenizer:
     """
 
     def __init__(self, sp_model: bytes, item_texts: Sequence[str] | None, user_texts: Sequence[str] | None,
-                 item_tokens: bool = True, user_tokens: bool = True):
+                 item_tokens: bool = True, user_tokens: bool = True, item_separator: str = P5_ITEM_SEPARATOR):
         import sentencepiece as spm
+
+        self.item_separator = str(item_separator)
+        self._pieces_of: dict[str, list[int]] = {}  # short texts (template words) -> pieces
 
         self._sp_bytes = sp_model
         self.sp = spm.SentencePieceProcessor(model_proto=sp_model)
@@ -136,7 +149,7 @@ class RecTokenizer:
             nonlocal prev_text
             if text_buf:
                 text = "".join(text_buf)
-                pieces = self.sp.encode(text)
+                pieces = self._pieces(text)
                 ids.extend(pieces)
                 starts.extend(bool(self._piece_starts_word[p]) for p in pieces)
                 prev_text = text
@@ -145,6 +158,8 @@ class RecTokenizer:
         for part in parts:
             if isinstance(part, str):
                 text_buf.append(part)
+            elif isinstance(part, ListSeparator):
+                text_buf.append(self.item_separator)
             elif isinstance(part, ItemRef):
                 if self.item_tokens:
                     flush()
@@ -177,6 +192,16 @@ class RecTokenizer:
         words = whole_word_ids_from_starts(starts)
         return Encoded(tuple(ids) + (EOS_ID,), tuple(words) + (0,), tuple(slots))
 
+    def _pieces(self, text: str) -> list[int]:
+        """SentencePiece ids of ``text``; short texts are encoded once (prompts repeat their template
+        words and separators thousands of times in training)."""
+        if len(text) > TEXT_CACHE_MAX_CHARS:
+            return self.sp.encode(text)
+        pieces = self._pieces_of.get(text)
+        if pieces is None:
+            pieces = self._pieces_of[text] = self.sp.encode(text)
+        return pieces
+
     def decode(self, ids: Sequence[int]) -> str:
         out: list[str] = []
         buf: list[int] = []
@@ -208,7 +233,7 @@ class RecTokenizer:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / SPIECE_FILE).write_bytes(self._sp_bytes)
-        meta = {"item_tokens": self.item_tokens, "user_tokens": self.user_tokens,
+        meta = {"item_tokens": self.item_tokens, "user_tokens": self.user_tokens, "item_separator": self.item_separator,
                 "item_texts": list(self.item_texts), "user_texts": list(self.user_texts),
                 "vocab_size": self.vocab_size, "sp_size": self.sp_size}
         (directory / TOKENIZER_FILE).write_text(json.dumps(meta), encoding="utf-8")
@@ -226,7 +251,7 @@ class RecTokenizer:
         if meta_path.is_file():
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             tok = cls(model_path.read_bytes(), meta["item_texts"], meta["user_texts"], meta["item_tokens"],
-                      meta["user_tokens"])
+                      meta["user_tokens"], meta.get("item_separator", P5_ITEM_SEPARATOR))
             if tok.vocab_size != meta["vocab_size"]:
                 raise ValueError(f"{meta_path}: vocab_size {meta['vocab_size']} recorded, {tok.vocab_size} rebuilt")
             return tok

@@ -27,17 +27,16 @@ from pap_rec_core.configs import known_fields
 from pap_rec_core.data.interactions import InteractionData
 from pap_rec_core.data.item_index import ItemIndex
 from pap_rec_core.data.split import Split
-from pap_rec_core.prompts.render import render_text, truncate_history
-from pap_rec_core.prompts.templates import TEMPLATES, Family, Template, templates_of
+from pap_rec_core.prompts.templates import TEMPLATES, Family, get_template
 from pap_rec_core.rlm.checkpoint import RLMBundle, pick_device, save_rlm
+from pap_rec_core.rlm.item_init import ItemInit, transition_svd_embeddings
 from pap_rec_core.rlm.model import RecLM, RLMConfig
-from pap_rec_core.rlm.ranking import EncodedBatch, collate, pad_labels
-from pap_rec_core.rlm.tokenizer import RecTokenizer, train_sentencepiece
+from pap_rec_core.rlm.samples import SampleBuilder, make_batch, tokenizer_corpus
+from pap_rec_core.rlm.tokenizer import P5_ITEM_SEPARATOR, RecTokenizer, train_sentencepiece
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "train_state.pt"
-FUTURE_WINDOW = 10  # "some time in the future" (template H-4): one of the next 10 training items
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,18 @@ class TrainConfig:
     # sequential samples: the user's earlier items get no probability in the loss (the evaluation masks
     # them), so the model is not trained to spend its mass on items it will never be credited for
     mask_history_loss: bool = False
-    eval_users: int = 943  # validation users used for model selection
+    # restrict training to these template ids (empty: every seen template of the weighted families)
+    templates: tuple[str, ...] = ()
+    position_sampling: str = "position"  # position: every training position alike (SASRec) | user: users alike
+    recency_half_life: float | None = None  # positions k steps before a sequence's end weigh 0.5**(k/h)
+    item_separator: str = P5_ITEM_SEPARATOR  # between the items of a list ("" for none: ladder only)
+    whole_word_embeddings: bool = True  # P5's encoder input; False: token embeddings alone
+    whole_word_init_std: float = 1.0  # P5/T5: N(0, 1)
+    item_init: str = ItemInit.TRANSITION_SVD.value  # item token embeddings at step 0 (rlm/item_init.py)
+    lr_schedule: str = "cosine"  # after the warm-up: cosine decay to 0 at max_steps | constant
+    select_prompt: str = "manual:2-3"  # the prompt whose validation NDCG@10 (first-token) selects the model
+    keep: str = "best"  # the weights saved: best (by validation) | last
+    eval_users: int = 2000  # model selection: a seeded sample of at most this many validation users
     checkpoint_every_s: float = 120.0
     device: str = "auto"
     threads: int | None = None  # torch intra-op threads (None: torch's default)
@@ -89,15 +99,28 @@ class TrainConfig:
             raise ValueError("max_steps and batch_size must be >= 1")
         if self.mask_history_loss and not self.item_tokens:
             raise ValueError("mask_history_loss needs single-token items (item_tokens=True)")
+        object.__setattr__(self, "templates", tuple(str(t) for t in self.templates))
+        for t in self.templates:
+            get_template(t)  # validates the id
+        ItemInit(self.item_init)
+        if self.recency_half_life is not None and not self.recency_half_life > 0:
+            raise ValueError(f"recency_half_life must be > 0 (or None); got {self.recency_half_life}")
+        choices = {"position_sampling": ("position", "user"), "lr_schedule": ("cosine", "constant"),
+                   "keep": ("best", "last")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
 
     def rlm_config(self, vocab_size: int) -> RLMConfig:
         return RLMConfig(vocab_size=vocab_size, d_model=self.d_model, d_ff=self.d_ff, d_kv=self.d_kv,
                          num_heads=self.num_heads, num_layers=self.num_layers,
-                         num_decoder_layers=self.num_decoder_layers, dropout_rate=self.dropout_rate)
+                         num_decoder_layers=self.num_decoder_layers, dropout_rate=self.dropout_rate,
+                         whole_word_embeddings=self.whole_word_embeddings)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["family_weights"] = [list(x) for x in self.family_weights]
+        d["templates"] = list(self.templates)
         return d
 
     @classmethod
@@ -105,6 +128,8 @@ class TrainConfig:
         d = known_fields(cls, d)
         if "family_weights" in d:
             d["family_weights"] = tuple(tuple(x) for x in d["family_weights"])
+        if "templates" in d:
+            d["templates"] = tuple(d["templates"])
         return cls(**d)
 
 
@@ -131,180 +156,13 @@ def preset(name: str, **overrides: Any) -> TrainConfig:
 
 
 # ----------------------------------------------------------------------------------------------------
-# Tokenizer and training samples
-
-
-def tokenizer_corpus(data: InteractionData) -> list[str]:
-    """Text the demo SentencePiece model is trained on: template words, titles, genres, numbers."""
-    corpus = []
-    for t in TEMPLATES:
-        text = t.source
-        for name in t.fields:
-            text = text.replace("{" + name + "}", " ")
-        corpus.extend([text] * 20)
-    corpus.extend(str(r) for r in range(0, 11))
-    if data.item_info is not None:
-        for col in ("title", "genres"):
-            if col in data.item_info:
-                corpus.extend(str(v) for v in data.item_info[col].dropna().tolist())
-    reviews = train_reviews(data.reviews)
-    if reviews is not None:
-        corpus.extend(str(t) for t in reviews["text"].dropna().tolist()[:200_000])
-    return corpus
+# Tokenizer
 
 
 def build_tokenizer(data: InteractionData, index: ItemIndex, config: TrainConfig) -> RecTokenizer:
     sp = train_sentencepiece(tokenizer_corpus(data), vocab_size=config.sp_vocab_size)
     return RecTokenizer(sp, index.texts, list(data.user_ids), item_tokens=config.item_tokens,
-                        user_tokens=config.user_tokens)
-
-
-class SampleBuilder:
-    """Draws (prompt parts, target token ids) training samples from the *training* split only."""
-
-    def __init__(self, split: Split, tokenizer: RecTokenizer, config: TrainConfig, rng: random.Random):
-        self.split, self.tok, self.config, self.rng = split, tokenizer, config, rng
-        data = split.data
-        self.n_items = data.n_items
-        self.titles = data.item_titles()
-        self.genres = None if data.item_info is None or "genres" not in data.item_info else data.item_info["genres"].to_numpy()
-        self.users = [u for u, items in enumerate(split.train) if len(items) >= 2]
-        self.users_any = [u for u, items in enumerate(split.train) if len(items) >= 1]
-        self.users_later = [u for u, items in enumerate(split.train) if len(items) >= 3]
-        self.seen_items = [set(split.data.sequences[u].tolist()) for u in range(data.n_users)]
-        self.ratings = data.ratings
-        families = dict(config.family_weights)
-        self.reviews = train_reviews(data.reviews)
-        available = {
-            Family.SEQUENTIAL: bool(self.users),
-            Family.HISTORY: bool(self.users),
-            Family.DIRECT: bool(self.users_any),
-            Family.RATING: data.ratings is not None,
-            Family.METADATA: self.titles is not None,
-            Family.EXPLANATION: self.reviews is not None,  # without titles the {title} field is empty
-        }
-        self.families = [Family(f) for f, w in families.items() if w > 0 and available[Family(f)]]
-        self.templates = {f: [t for t in templates_of(f, seen=True) if self._usable(t)] for f in self.families}
-        self.families = [f for f in self.families if self.templates[f]]
-        self.weights = [families[f.value] for f in self.families]
-        if not self.families:
-            raise ValueError("no task family can be trained on this dataset")
-
-    def _usable(self, t: Template) -> bool:
-        needs = set(t.fields) | {f for f in ("title", "genres") if "{" + f + "}" in t.target}
-        if "title" in needs and self.titles is None and t.family is not Family.EXPLANATION:
-            return False  # (an explanation prompt without titles shows an empty title: the review is the point)
-        if t.target in ("{after_next}", "{future}") and not self.users_later:
-            return False
-        return not ("genres" in needs and self.genres is None)
-
-    def _negatives(self, user: int, n: int, exclude_item: int) -> list[int]:
-        """``n`` distinct items the user never interacted with (fewer when fewer exist)."""
-        seen, out = self.seen_items[user], set()
-        unseen = self.n_items - len(seen | {exclude_item})
-        if n >= unseen // 2:  # small catalogue: draw from the explicit pool (never loops forever)
-            pool = [j for j in range(self.n_items) if j not in seen and j != exclude_item]
-            return self.rng.sample(pool, min(n, len(pool)))
-        while len(out) < n:
-            j = self.rng.randrange(self.n_items)
-            if j not in seen and j != exclude_item:
-                out.add(j)
-        return list(out)
-
-    def sample_family(self) -> Family:
-        return self.rng.choices(self.families, weights=self.weights)[0]
-
-    def batch(self, size: int) -> list[tuple[list, tuple[int, ...], str]]:
-        """One family and template per batch: prompts of one template have similar lengths, so padding
-        stays small (direct prompts list 100 candidates; plain sequential ones 20 history items).
-        ``self.batch_history`` then holds, per sample, the items before a sequential target (else None)."""
-        family = self.sample_family()
-        template = self.rng.choice(self.templates[family])
-        out, self.batch_history = [], []
-        for _ in range(size):
-            out.append(self.sample(family, template))
-            self.batch_history.append(self._history)
-        return out
-
-    def sample(self, family: Family | None = None, template: Template | None = None) -> tuple[list, tuple[int, ...], str]:
-        family = family or self.sample_family()
-        template = template or self.rng.choice(self.templates[family])
-        values: dict[str, Any] = {}
-        target_item: int | None = None
-        target_text: str | None = None
-        self._history = None
-        if family is Family.SEQUENTIAL:
-            user = self.rng.choice(self.users)
-            train = self.split.train[user]
-            t = self.rng.randrange(1, len(train))
-            target_item = int(train[t])
-            self._history = train[:t]
-            values.update(user=user, history=truncate_history(train[:t], self.config.max_history))
-            if "candidates" in template.fields:
-                cands = self._negatives(user, self.config.sequential_candidates - 1, target_item) + [target_item]
-                self.rng.shuffle(cands)
-                values["candidates"] = cands
-        elif family is Family.HISTORY:
-            user = self.rng.choice(self.users)
-            train = self.split.train[user]
-            if template.target in ("{first}", "{last}"):  # about the shown history (at least 2 items)
-                history = truncate_history(train[: self.rng.randrange(2, len(train) + 1)], self.config.max_history)
-                target_item = int(history[0] if template.target == "{first}" else history[-1])
-            else:  # about a later item: the one after next, or any of the next FUTURE_WINDOW
-                user = self.rng.choice(self.users_later)
-                train = self.split.train[user]
-                t = self.rng.randrange(1, len(train) - 1)
-                history = truncate_history(train[:t], self.config.max_history)
-                target_item = int(train[t + 1] if template.target == "{after_next}"
-                                  else self.rng.choice(list(train[t : t + FUTURE_WINDOW])))
-            values.update(user=user, history=history)
-        elif family is Family.DIRECT:
-            user = self.rng.choice(self.users_any)
-            target_item = int(self.rng.choice(list(self.split.train[user])))
-            cands = self._negatives(user, self.config.direct_candidates - 1, target_item) + [target_item]
-            self.rng.shuffle(cands)
-            values.update(user=user, candidates=cands)
-        elif family is Family.RATING:
-            user = self.rng.choice(self.users_any)
-            pos = self.rng.randrange(len(self.split.train[user]))
-            item = int(self.split.train[user][pos])
-            rating = self.ratings[user][pos]
-            values.update(user=user, item=item, title=self._title(item))
-            target_text = f"{rating:g}"
-        elif family is Family.METADATA:
-            item = self.rng.randrange(self.n_items)
-            values.update(item=item, title=self._title(item), genres=self._genres(item))
-            if template.target == "{item}":
-                target_item = item
-            else:
-                target_text = values[template.target.strip("{}")]
-        else:  # explanation
-            reviews = self.reviews
-            row = reviews.iloc[self.rng.randrange(len(reviews))]
-            values.update(user=int(row["user"]), item=int(row["item"]), title=self._title(int(row["item"])),
-                          rating=f"{row['rating']:g}")
-            target_text = str(row["text"])
-        parts = render_text(template.source, **{k: v for k, v in values.items() if k in template.fields})
-        if target_item is not None:
-            target = self.tok.item_target_ids(target_item)
-        else:
-            target = self.tok.text_target_ids(target_text or "")
-        return parts, target, template.id
-
-    def _title(self, item: int) -> str:
-        return "" if self.titles is None else str(self.titles[item])
-
-    def _genres(self, item: int) -> str:
-        return "" if self.genres is None else str(self.genres[item])
-
-
-def train_reviews(reviews):
-    """The reviews the explanation family trains on: P5's ``train`` split (never validation/test, which
-    the explanation evaluation holds out); None when there are none."""
-    if reviews is None:
-        return None
-    rows = reviews[reviews["split"] == "train"] if "split" in reviews else reviews
-    return rows if len(rows) else None
+                        user_tokens=config.user_tokens, item_separator=config.item_separator)
 
 
 def history_masked_loss(logits: torch.Tensor, labels: torch.Tensor, histories: list, tok: RecTokenizer) -> torch.Tensor:
@@ -321,10 +179,6 @@ def history_masked_loss(logits: torch.Tensor, labels: torch.Tensor, histories: l
     logits = torch.cat([first.masked_fill(mask, float("-inf"))[:, None], logits[:, 1:].float()], dim=1)
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
                                              ignore_index=-100)
-
-
-def make_batch(samples: list[tuple[list, tuple[int, ...], str]], tok: RecTokenizer) -> tuple[EncodedBatch, torch.Tensor]:
-    return collate([tok.encode_parts(p) for p, _, _ in samples]), pad_labels([t for _, t, _ in samples])
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -383,21 +237,18 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
     rng = random.Random(config.seed)
     tok = build_tokenizer(split.data, index, config)
     model = RecLM(config.rlm_config(tok.vocab_size)).to(device)
+    init_embeddings(model, tok, split, config)
     builder = SampleBuilder(split, tok, config, rng)
     opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-
-    def lr_at(step: int) -> float:
-        if step < config.warmup_steps:
-            return (step + 1) / config.warmup_steps
-        progress_ = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress_)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(config, s))
     if validate is None:
         from pap_rec_core.rlm.evaluate import validation_ndcg10
 
+        users = selection_users(split, config)
+
         def validate(m: RecLM, t: RecTokenizer) -> float:
-            return validation_ndcg10(m, t, split, n_users=config.eval_users, max_history=config.max_history)
+            return validation_ndcg10(m, t, split, users=users, max_history=config.max_history,
+                                     template=config.select_prompt)
 
     state_path = out_dir / STATE_FILE
     step, elapsed, best, best_step, curve = 0, 0.0, -1.0, 0, []
@@ -408,6 +259,8 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
             diff = sorted(k for k, v in _resume_key(config.to_dict()).items() if state["config"].get(k) != v)
             raise ValueError(f"{state_path} was written with another configuration (differs in {', '.join(diff)}); "
                              "use another --out or delete it")
+        if state.get("finished"):
+            return _finished_run(out_dir, device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -481,7 +334,8 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
         model.eval()
         best, best_step = validate(model, tok), step
         best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
+    if config.keep == "best":
+        model.load_state_dict(best_state)
     model.eval()
     report = TrainReport(steps=step, wall_s=elapsed, samples_per_s=step * config.batch_size / max(elapsed, 1e-9),
                          best_step=best_step, best_valid_ndcg10=best, curve=curve, stopped_by=stopped_by)
@@ -499,7 +353,58 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
     save_rlm(out_dir, model, tok, metadata)
     index.save(out_dir / "item_index.json")
     (out_dir / "train_report.json").write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+    if stopped_by == "max_steps":
+        # Finished: the optimizer state and the best weights (already saved above) are not needed any more.
+        # What is left says so, and a rerun returns the saved model (a few KB instead of ~5x the model).
+        # (A run stopped by its time limit or its patience keeps everything: it may be continued.)
+        tmp = state_path.with_suffix(".tmp")
+        torch.save({"config": config.to_dict(), "finished": True, "step": step, "elapsed": elapsed,
+                    "stopped_by": stopped_by}, tmp)
+        tmp.replace(state_path)
     return RLMBundle(model=model, tokenizer=tok, metadata=metadata, path=str(out_dir)), report
+
+
+def _finished_run(out_dir: Path, device: torch.device) -> tuple[RLMBundle, TrainReport]:
+    """A finished run's saved model and report (a rerun of a finished ``train-rlm``)."""
+    from pap_rec_core.rlm.checkpoint import load_rlm
+
+    bundle = load_rlm(out_dir, device=device)
+    log.info("%s: training already finished; loaded the saved model", out_dir)
+    return bundle, TrainReport(**bundle.metadata["train_report"])
+
+
+def lr_factor(config: TrainConfig, step: int) -> float:
+    """Learning-rate multiplier at ``step``: linear warm-up, then cosine decay to 0 at ``max_steps`` (or
+    constant)."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.lr_schedule == "constant":
+        return 1.0
+    progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def init_embeddings(model: RecLM, tok: RecTokenizer, split: Split, config: TrainConfig) -> None:
+    """Step-0 embeddings beyond T5's own: whole-word embeddings at ``whole_word_init_std`` and, with
+    ``item_init="transition-svd"`` and single-token items, the item tokens from training transitions
+    (:mod:`pap_rec_core.rlm.item_init`; training split only)."""
+    with torch.no_grad():
+        torch.nn.init.normal_(model.whole_word_embeddings.weight, std=config.whole_word_init_std)
+        if ItemInit(config.item_init) is ItemInit.TRANSITION_SVD and tok.item_tokens:
+            start, stop = tok.item_token_range()
+            emb = transition_svd_embeddings(split.train, split.data.n_items, config.d_model, seed=config.seed)
+            model.token_embeddings.weight[start:stop] = torch.from_numpy(emb).to(model.token_embeddings.weight)
+
+
+def selection_users(split: Split, config: TrainConfig) -> "np.ndarray":
+    """The validation users of model selection: all of them, or a seeded sample of ``eval_users`` (sorted)."""
+    import numpy as np
+
+    users = split.eval_users
+    if len(users) <= config.eval_users:
+        return users
+    rng = np.random.default_rng(config.seed)
+    return np.sort(rng.choice(users, size=config.eval_users, replace=False))
 
 
 def train_preset(dataset_config, preset_name: str, out_dir: str | Path, *, seed: int = 0, item_index: str = "random",

@@ -15,7 +15,7 @@ from pap_rec_core.rlm.tokenizer import RecTokenizer
 
 def trained_token_mask(tokenizer: RecTokenizer, data: InteractionData) -> np.ndarray:
     """(vocab,) True for pieces that occur in the training texts of an RLM trained here on ``data``."""
-    from pap_rec_core.rlm.training import tokenizer_corpus
+    from pap_rec_core.rlm.samples import tokenizer_corpus
 
     mask = np.zeros(tokenizer.vocab_size, dtype=bool)
     for text in set(tokenizer_corpus(data)):

@@ -1,0 +1,192 @@
+"""The RLM recipe's parts: item embeddings from training transitions, conditional samples, the item
+separator of a tokenizer, and the small state a finished training leaves behind."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pap_rec_core.data import SplitConfig, build_interactions, build_item_index, leave_one_out
+from pap_rec_core.prompts import get_template
+from pap_rec_core.data.transitions import transition_counts
+from pap_rec_core.rlm.item_init import transition_svd_embeddings
+from pap_rec_core.rlm.samples import FUTURE_WINDOW, SampleBuilder
+from pap_rec_core.rlm.tokenizer import ItemRef, UserRef
+from pap_rec_core.rlm.training import TrainConfig, build_tokenizer, init_embeddings, preset, train_rlm
+
+GENRES = ["Comedy", "Drama", "Horror", "Comedy Drama", "Action"]
+
+
+@pytest.fixture(scope="module")
+def genre_split():
+    """20 users x 12 items over 25 items with genres (item i: GENRES[i % 5]) and ratings 1..5."""
+    rng = np.random.default_rng(1)
+    users, items, times, ratings = [], [], [], []
+    for u in range(20):
+        for t, i in enumerate(rng.permutation(25)[:12]):
+            users.append(f"u{u}"), items.append(f"i{i}"), times.append(t), ratings.append(float(rng.integers(1, 6)))
+    info = pd.DataFrame({"title": [f"Movie {i}" for i in range(25)], "genres": [GENRES[i % 5] for i in range(25)]},
+                        index=[f"i{i}" for i in range(25)])
+    data = build_interactions(users, items, name="genres", source="test", timestamps=times, ratings=ratings,
+                              item_info=info)
+    return leave_one_out(data, SplitConfig(n_negatives=5))
+
+
+# ---- item embeddings from training transitions ----------------------------------------------------
+
+
+def test_transition_counts_count_consecutive_training_pairs() -> None:
+    counts = transition_counts([np.array([0, 1, 2]), np.array([0, 1]), np.array([3])], n_items=4).toarray()
+    expected = np.zeros((4, 4))
+    expected[0, 1], expected[1, 2] = 2, 1
+    np.testing.assert_array_equal(counts, expected)
+
+
+def test_transition_svd_sees_training_items_only(toy_split) -> None:
+    n = toy_split.data.n_items
+    emb = transition_svd_embeddings(toy_split.train, n, dim=8, seed=0)
+    assert emb.shape == (n, 8) and emb.dtype == np.float32
+    # Other validation and test targets (the training split unchanged): the same embeddings, bit for bit.
+    moved = dataclasses.replace(toy_split, valid_target=(toy_split.valid_target + 1) % n,
+                                test_target=(toy_split.test_target + 7) % n)
+    np.testing.assert_array_equal(transition_svd_embeddings(moved.train, n, dim=8, seed=0), emb)
+    # A changed training sequence changes them.
+    train = list(toy_split.train)
+    train[0] = train[0][::-1].copy()
+    assert not np.array_equal(transition_svd_embeddings(train, n, dim=8, seed=0), emb)
+
+
+def test_transition_svd_structure_and_scale() -> None:
+    # Items 0 and 1 are always followed by item 2; item 4 never precedes anything (it keeps a random row).
+    train = [np.array([0, 2, 3]), np.array([1, 2, 3]), np.array([0, 2, 4]), np.array([1, 2, 4])]
+    emb = transition_svd_embeddings(train, n_items=5, dim=3, seed=0)
+    np.testing.assert_allclose(emb[0], emb[1], atol=1e-6)  # same successors, same embedding
+    active = emb[:3, :3]
+    assert active.std() == pytest.approx(1.0, rel=1e-5)
+    random_row = np.random.default_rng(0).standard_normal((5, 3))[4]
+    np.testing.assert_allclose(emb[4], random_row, rtol=1e-6)
+    assert not np.allclose(emb[0], emb[2])
+
+
+def test_training_starts_from_the_transition_embeddings(toy_split) -> None:
+    from pap_rec_core.rlm.model import RecLM
+
+    index = build_item_index(toy_split.data, "random", seed=0)
+    config = preset("tiny", item_init="transition-svd", whole_word_init_std=0.0)
+    tok = build_tokenizer(toy_split.data, index, config)
+    torch.manual_seed(0)
+    model = RecLM(config.rlm_config(tok.vocab_size))
+    init_embeddings(model, tok, toy_split, config)
+    start, stop = tok.item_token_range()
+    expected = transition_svd_embeddings(toy_split.train, toy_split.data.n_items, config.d_model, seed=config.seed)
+    np.testing.assert_array_equal(model.token_embeddings.weight[start:stop].detach().numpy(), expected)
+    assert float(model.whole_word_embeddings.weight.detach().abs().max()) == 0.0
+    with pytest.raises(ValueError):
+        TrainConfig(item_init="popularity")
+
+
+# ---- conditional samples --------------------------------------------------------------------------
+
+
+def test_conditional_samples_name_the_genre_and_answer_with_its_next_item(genre_split) -> None:
+    config = preset("tiny", family_weights=(("conditional", 1.0),))
+    index = build_item_index(genre_split.data, "random", seed=0)
+    builder = SampleBuilder(genre_split, build_tokenizer(genre_split.data, index, config), config, random.Random(0))
+    genre_sets = [set(g.split()) for g in genre_split.data.item_info["genres"]]
+    ratings = genre_split.data.ratings
+    for template_id in ("C-1", "C-2", "C-3", "C-4", "C-5"):
+        template = get_template(template_id)
+        for _ in range(30):
+            parts, target, tid = builder.sample(template.family, template)
+            user = next(p.user for p in parts if isinstance(p, UserRef))
+            shown = [p.item for p in parts if isinstance(p, ItemRef)]
+            train = list(genre_split.train[user])
+            t = len(shown)  # histories of 10 or fewer items are shown whole
+            assert shown == train[:t] and tid == template_id
+            window = train[t : t + FUTURE_WINDOW]
+            item = next(i for i in range(genre_split.data.n_items) if builder.tok.item_target_ids(i) == target)
+            text = "".join(p for p in parts if isinstance(p, str))
+            if template.target == "{next_genre}":
+                word = next(g for g in ("Comedy", "Drama", "Horror", "Action") if g in text)
+                assert item == next(i for i in window if word in genre_sets[i])
+            else:
+                liked = template.target == "{next_liked}"
+                first = next(k for k, r in enumerate(ratings[user][t : t + FUTURE_WINDOW]) if (r >= 4 if liked else r <= 2))
+                assert item == window[first]
+
+
+def test_conditional_family_needs_genres_or_ratings(toy_split) -> None:
+    config = preset("tiny", family_weights=(("conditional", 1.0),))
+    tok = build_tokenizer(toy_split.data, build_item_index(toy_split.data), config)
+    builder = SampleBuilder(toy_split, tok, config, random.Random(0))  # ratings, no genres
+    assert {t.id for t in builder.templates[builder.families[0]]} == {"C-4", "C-5"}
+
+
+# ---- the item separator ---------------------------------------------------------------------------
+
+
+def test_a_tokenizer_writes_lists_with_its_separator(toy_split, tmp_path) -> None:
+    from pap_rec_core.prompts.render import key_info_parts
+    from pap_rec_core.rlm.tokenizer import RecTokenizer
+
+    index = build_item_index(toy_split.data)
+    p5 = build_tokenizer(toy_split.data, index, preset("tiny"))
+    bare = build_tokenizer(toy_split.data, index, preset("tiny", item_separator=""))
+    parts = key_info_parts(0, np.array([3, 4, 5]))
+    items = [p5.item_token(i) for i in (3, 4, 5)]
+    with_sep, without = p5.encode_parts(parts).input_ids, bare.encode_parts(parts).input_ids
+    comma = p5.encode_text(" , ")
+    assert len(with_sep) == len(without) + 2 * len(comma)
+    start = without.index(items[0])
+    assert list(without[start : start + 3]) == items  # the items side by side
+    enc = bare.encode_parts(parts)
+    words = [enc.whole_word_ids[enc.input_ids.index(i)] for i in items]
+    assert len(set(words)) == 3  # still three words
+    bare.save(tmp_path / "tok")
+    assert RecTokenizer.load(tmp_path / "tok").encode_parts(parts).input_ids == without
+
+
+# ---- a finished training ----------------------------------------------------------------------------
+
+
+def test_finished_training_keeps_a_small_state_and_a_rerun_returns_the_model(toy_split, tmp_path) -> None:
+    index = build_item_index(toy_split.data, "random", seed=0)
+    config = preset("tiny", max_steps=10, eval_every=5, direct_candidates=6, sequential_candidates=4)
+    bundle, report = train_rlm(toy_split, index, config, tmp_path / "m", progress=False)
+    state = torch.load(tmp_path / "m" / "train_state.pt", weights_only=True)
+    assert state["finished"] and "model" not in state and "optimizer" not in state
+    again, report2 = train_rlm(toy_split, index, config, tmp_path / "m", progress=False,
+                               validate=lambda m, t: pytest.fail("a finished run must not train or validate"))
+    assert report2.steps == report.steps and report2.best_valid_ndcg10 == report.best_valid_ndcg10
+    for name, tensor in bundle.model.state_dict().items():
+        assert torch.equal(tensor, again.model.state_dict()[name]), name
+    with pytest.raises(ValueError, match="differs in learning_rate"):
+        train_rlm(toy_split, index, dataclasses.replace(config, learning_rate=0.5), tmp_path / "m", progress=False)
+
+
+def test_recency_sampling_favours_the_end_of_each_training_sequence() -> None:
+    from pap_rec_core.rlm.samples import _Positions
+
+    train = [np.arange(50), np.arange(10), np.arange(3)]
+    uniform = _Positions(train, 1, 0, by_user=False)
+    recent = _Positions(train, 1, 0, by_user=False, half_life=2.0)
+    rng = random.Random(0)
+    draws_u = [uniform.draw(rng) for _ in range(4000)]
+    draws_r = [recent.draw(rng) for _ in range(4000)]
+    for u, t in draws_u + draws_r:
+        assert 1 <= t < len(train[u])
+    # uniform over positions: user 0 holds 49 of the 60 positions; recency: each user's weight is ~ its
+    # half-life's worth of positions, so the short sequences get a far larger share
+    share0 = lambda draws: np.mean([u == 0 for u, _ in draws])
+    assert share0(draws_u) == pytest.approx(49 / 60, abs=0.03)
+    assert share0(draws_r) < 0.5
+    steps_before_end = np.array([len(train[u]) - 1 - t for u, t in draws_r if u == 0])
+    # P(k) ~ 0.5 ** (k / 2): k = 0 and 1 together hold 1 - 0.5 = half of the mass
+    assert np.mean(steps_before_end <= 1) == pytest.approx(1 - 0.5 ** (2 / 2), abs=0.05)
+    with pytest.raises(ValueError, match="recency_half_life"):
+        TrainConfig(recency_half_life=0)
