@@ -57,7 +57,7 @@ RUNGS: tuple[Rung, ...] = (
     Rung("words", "svd", "P5's sequential templates 2-1 ... 2-6 (user as digit text)",
          dict(templates=SEQ_TEMPLATES, select_prompt="manual:2-3")),
     Rung("separators", "words", "' , ' between the items (P5's format)", dict(item_separator=" , ")),
-    Rung("user-tokens", "separators", "one token per user", dict(user_tokens=True)),
+    Rung("user-tokens", "words", "one token per user (instead of its digits)", dict(user_tokens=True)),
     Rung("whole-words", "user-tokens", "P5's whole-word embeddings, N(0, 1) initialisation",
          dict(whole_word_embeddings=True)),
     Rung("whole-words-zero", "user-tokens", "whole-word embeddings initialised at 0",
@@ -121,7 +121,7 @@ def run_rung(name: str, seed: int, samples: int, work: Path, threads: int, cfg: 
         "prompt": prompt, "test": main.summary(), "test ndcg@10 ci": [float(ci["ci_low"]), float(ci["ci_high"])],
         "per_user_ndcg@10": [round(float(x), 6) for x in main.per_user["ndcg@10"]],
         "curve": report.curve, "samples_per_s": report.samples_per_s, "train_s": report.wall_s,
-        "parameters": bundle.model.num_parameters(), "wall_s": time.perf_counter() - t0,
+        "parameters": bundle.model.num_parameters(), "wall_s": time.perf_counter() - t0, "threads": threads,
     }
     if prompt != "manual:B-1":  # template words: are they read?
         rand = [evaluate_rlm(bundle, split, "test", f"random:{s}", method="first-token", config=ev).summary()["ndcg@10"]
@@ -156,7 +156,7 @@ def write_markdown(path: Path, result: dict[str, Any]) -> None:
         "2-3 after. Δ = paired bootstrap difference of test NDCG@10 to the rung's base (95% CI, p; 2,000 "
         "resamples). Random words: template words of 2-3 replaced by random vocabulary words, mean of 3 seeds, "
         "relative NDCG@10 change.", "",
-        "| rung | base | change | samples/s | best valid NDCG@10 | test NDCG@10 [95% CI] | Δ vs base [95% CI] | p | random words |",
+        "| rung | base | change | samples/s (threads) | best valid NDCG@10 | test NDCG@10 [95% CI] | Δ vs base [95% CI] | p | random words |",
         "|---|---|---|---:|---:|---|---|---:|---:|",
     ]
     for key, r in rows.items():
@@ -168,7 +168,7 @@ def write_markdown(path: Path, result: dict[str, Any]) -> None:
         delta = f"{d['diff']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]" if d else ""
         p = f"{d['p']:.3f}" if d else ""
         rw = f"{-r['random_words_relative_drop']:+.0%}" if "random_words_relative_drop" in r else ""
-        lines.append(f"| {key} | {rung.base if rung else ''} | {rung.change if rung else ''} | {r['samples_per_s']:.0f} | "
+        lines.append(f"| {key} | {rung.base if rung else ''} | {rung.change if rung else ''} | {r['samples_per_s']:.0f} ({r.get('threads', '?')}) | "
                      f"{best:.4f} | {r['test']['ndcg@10']:.4f} [{ci[0]:.4f}, {ci[1]:.4f}] | {delta} | {p} | {rw} |")
     lines += ["", "Validation curves (samples: NDCG@10 of the rung's prompt, 943 validation users):", ""]
     for key, r in rows.items():
@@ -178,6 +178,20 @@ def write_markdown(path: Path, result: dict[str, Any]) -> None:
         lines += ["", "Direct 5-7 (exact, fixed 1 + 99 candidates), test NDCG@10: " + ", ".join(
             f"{k} {r['direct 5-7 ndcg@10']:.4f}" for k, r in rows.items() if "direct 5-7 ndcg@10" in r)]
     path.write_text("\n".join(lines) + "\n")
+
+
+def _store(path: Path, result: dict[str, Any], key: str, row: dict[str, Any]) -> dict[str, Any]:
+    """Add ``row`` to the JSON at ``path`` under a file lock, keeping rows other processes wrote meanwhile."""
+    import fcntl
+
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        on_disk = json.loads(path.read_text()) if path.is_file() else {}
+        merged = {**result, "rows": {**on_disk.get("rows", {}), key: row}}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(merged, indent=1))
+        tmp.replace(path)
+    return merged
 
 
 def main(argv=None) -> int:
@@ -200,17 +214,18 @@ def main(argv=None) -> int:
     if result.get("samples", args.samples) != args.samples:
         p.error(f"{path} holds a ladder at {result['samples']} samples per rung; use another --out")
     result.update(samples=args.samples, dataset="ml-100k",
-                  machine=f"{platform.machine()} CPU, {args.threads} torch threads")
+                  machine=f"{platform.machine()} CPU")
     rows = result.setdefault("rows", {})
     for seed in (int(s) for s in args.seeds.split(",")):
         for name in names:
             key = f"{name}@{seed}"
             if key in rows and rows[key]["config"] == json.loads(json.dumps(rung_config(name, args.samples, seed))):
                 continue
-            rows[key] = run_rung(name, seed, args.samples, Path(args.work), args.threads)
-            print(json.dumps({k: v for k, v in rows[key].items() if k != "per_user_ndcg@10"}), flush=True)
-            path.write_text(json.dumps(result, indent=1))
+            row = run_rung(name, seed, args.samples, Path(args.work), args.threads)
+            print(json.dumps({k: v for k, v in row.items() if k != "per_user_ndcg@10"}), flush=True)
+            result = _store(path, result, key, row)  # (other ladder processes may write the same file)
             write_markdown(out.with_suffix(".md"), result)
+            rows = result["rows"]
     write_markdown(out.with_suffix(".md"), result)
     return 0
 

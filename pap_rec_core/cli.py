@@ -104,6 +104,41 @@ def parse_families(text: str) -> tuple[tuple[str, float], ...]:
     return tuple(out)
 
 
+def parse_settings(specs: list[str]) -> dict:
+    """``--set FIELD=VALUE`` pairs as TrainConfig overrides; VALUE is read as JSON when it parses (numbers,
+    true/false, null, lists), else as a string."""
+    import dataclasses
+    import json
+
+    from pap_rec_core.rlm.training import TrainConfig
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    known = set(fields) - {"preset", "seed", "device"}  # (--seed and --device have their own options)
+    out = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            raise PapRecError(f"--set {spec!r}: expected FIELD=VALUE, e.g. --set dropout_rate=0.2")
+        if name not in known:
+            raise PapRecError(f"--set: unknown training field {name!r}; known: {', '.join(sorted(known))}")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        if isinstance(parsed, str) and "tuple" in str(fields[name].type):  # templates=2-3,C-1
+            parsed = [] if not parsed else ([x.split(":") for x in parsed.split(",")] if name == "family_weights"
+                                            else parsed.split(","))
+            if name == "family_weights":
+                try:
+                    parsed = [[k, float(w)] for k, w in parsed]
+                except ValueError:
+                    raise PapRecError(f"--set family_weights={value!r}: expected FAMILY:WEIGHT,... "
+                                      "(e.g. sequential:0.7,conditional:0.3)") from None
+        out[name] = tuple(tuple(x) if isinstance(x, list) else x for x in parsed) if isinstance(parsed, list) else parsed
+    return out
+
+
 def cmd_train_rlm(args: argparse.Namespace) -> int:
     from pap_rec_core.rlm.training import train_preset
 
@@ -118,6 +153,9 @@ def cmd_train_rlm(args: argparse.Namespace) -> int:
         overrides["mask_history_loss"] = True
     if args.families:
         overrides["family_weights"] = parse_families(args.families)
+    if args.item_init is not None:
+        overrides["item_init"] = args.item_init
+    overrides.update(parse_settings(args.set or []))
     bundle, report = train_preset(dataset_config_from_args(args), args.preset, args.out, seed=args.seed,
                                   item_index=args.item_index, negatives=args.negatives, progress=not args.quiet,
                                   device=args.device, **overrides)
@@ -399,6 +437,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--families", metavar="SPEC",
                        help="task families and weights, e.g. sequential=1 (the sequential family only; see "
                             "benchmarks/results/rlm_diagnostics_ml-100k.md); default: the preset's mixture")
+    train.add_argument("--item-init", choices=["transition-svd", "random"],
+                       help="item token embeddings at step 0: transition-svd (default: the SVD of the training "
+                            "split's item-to-next-item counts) or random (T5's)")
+    train.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                       help="override any training field (TrainConfig), e.g. --set dropout_rate=0.2, --set templates=2-3,C-1, "
+                            "--set family_weights=sequential:0.7,conditional:0.3 (values parsed as JSON where "
+                            "they parse); repeatable")
     train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     train.set_defaults(func=cmd_train_rlm)
 

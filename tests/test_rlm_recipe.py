@@ -47,18 +47,44 @@ def test_transition_counts_count_consecutive_training_pairs() -> None:
     np.testing.assert_array_equal(counts, expected)
 
 
-def test_transition_svd_sees_training_items_only(toy_split) -> None:
-    n = toy_split.data.n_items
-    emb = transition_svd_embeddings(toy_split.train, n, dim=8, seed=0)
-    assert emb.shape == (n, 8) and emb.dtype == np.float32
-    # Other validation and test targets (the training split unchanged): the same embeddings, bit for bit.
-    moved = dataclasses.replace(toy_split, valid_target=(toy_split.valid_target + 1) % n,
-                                test_target=(toy_split.test_target + 7) % n)
-    np.testing.assert_array_equal(transition_svd_embeddings(moved.train, n, dim=8, seed=0), emb)
-    # A changed training sequence changes them.
-    train = list(toy_split.train)
-    train[0] = train[0][::-1].copy()
-    assert not np.array_equal(transition_svd_embeddings(train, n, dim=8, seed=0), emb)
+def _interactions(sequences, n_items):
+    # first, a user with every item: the same catalogue and the same dense item indices in every variant
+    users, items, times = ["all"] * n_items, [f"i{i}" for i in range(n_items)], list(range(n_items))
+    for u, seq in enumerate(sequences):
+        for t, i in enumerate(seq):
+            users.append(f"u{u}"), items.append(f"i{i}"), times.append(t)
+    return build_interactions(users, items, name="svd", source="test", timestamps=times)
+
+
+def test_transition_svd_sees_training_items_only(tmp_path) -> None:
+    """The step-0 item embeddings of a training run depend on training interactions only: replacing every
+    user's validation and test items (the last two of each sequence) leaves them bit for bit equal."""
+    rng = np.random.default_rng(0)
+    n_items = 30
+    seqs = [rng.permutation(n_items)[:10].tolist() for _ in range(12)]
+    moved = [s[:-2] + [(s[-2] + 11) % n_items, (s[-1] + 17) % n_items] for s in seqs]
+    moved = [s if len(set(s)) == len(s) else s[:-2] + [x for x in range(n_items) if x not in s[:-2]][:2] for s in moved]
+
+    def initial_item_embeddings(sequences):
+        data = _interactions(sequences, n_items)
+        split = leave_one_out(data, SplitConfig(n_negatives=0))
+        index = build_item_index(data, "random", seed=0)
+        config = preset("tiny", d_model=8, d_kv=4)
+        tok = build_tokenizer(data, index, config)
+        model = __import__("pap_rec_core.rlm.model", fromlist=["RecLM"]).RecLM(config.rlm_config(tok.vocab_size))
+        init_embeddings(model, tok, split, config)
+        start, stop = tok.item_token_range()
+        assert [data.item_index(f"i{i}") for i in range(n_items)] == list(range(n_items))
+        return model.token_embeddings.weight[start:stop].detach().numpy(), split
+
+    emb, split = initial_item_embeddings(seqs)
+    emb_moved, split_moved = initial_item_embeddings(moved)
+    assert any(not np.array_equal(a, b) for a, b in zip(split.test_target, split_moved.test_target))
+    np.testing.assert_array_equal(emb, emb_moved)
+    # ... while a changed *training* item moves them
+    changed = [list(s) for s in seqs]
+    changed[0][0], changed[0][1] = changed[0][1], changed[0][0]
+    assert not np.array_equal(initial_item_embeddings(changed)[0], emb)
 
 
 def test_transition_svd_structure_and_scale() -> None:
@@ -190,3 +216,46 @@ def test_recency_sampling_favours_the_end_of_each_training_sequence() -> None:
     assert np.mean(steps_before_end <= 1) == pytest.approx(1 - 0.5 ** (2 / 2), abs=0.05)
     with pytest.raises(ValueError, match="recency_half_life"):
         TrainConfig(recency_half_life=0)
+
+
+def test_train_rlm_set_overrides_parse_json_values_and_refuse_unknown_fields() -> None:
+    from pap_rec_core.cli import PapRecError, parse_settings
+
+    got = parse_settings(["dropout_rate=0.2", "item-separator=", "templates=[\"2-3\", \"C-1\"]", "recency_half_life=null"])
+    assert got == {"dropout_rate": 0.2, "item_separator": "", "templates": ("2-3", "C-1"), "recency_half_life": None}
+    assert TrainConfig(**got).templates == ("2-3", "C-1")
+    assert parse_settings(["templates=2-3,C-1", "family_weights=sequential:0.7,conditional:0.3"]) == {
+        "templates": ("2-3", "C-1"), "family_weights": (("sequential", 0.7), ("conditional", 0.3))}
+    with pytest.raises(PapRecError, match="FAMILY:WEIGHT"):
+        parse_settings(["family_weights=sequential"])
+    with pytest.raises(PapRecError, match="unknown training field 'seed'"):  # --seed has its own option
+        parse_settings(["seed=3"])
+    with pytest.raises(ValueError, match="held out as unseen"):
+        TrainConfig(templates=("2-13",))
+    with pytest.raises(ValueError, match="select_prompt"):
+        TrainConfig(select_prompt="2-3")
+    with pytest.raises(PapRecError, match="unknown training field 'dropout'"):
+        parse_settings(["dropout=0.2"])
+    with pytest.raises(PapRecError, match="FIELD=VALUE"):
+        parse_settings(["dropout_rate"])
+
+
+def test_keyinfo_steps_train_the_history_alone_first(toy_split, tmp_path, monkeypatch) -> None:
+    seen: list[set[str]] = []
+    original = SampleBuilder.batch
+
+    def recording(self, size):
+        out = original(self, size)
+        seen.append({template for _, _, template in out})
+        return out
+
+    monkeypatch.setattr(SampleBuilder, "batch", recording)
+    index = build_item_index(toy_split.data, "random", seed=0)
+    config = preset("tiny", max_steps=8, keyinfo_steps=3, eval_every=8, direct_candidates=6, sequential_candidates=4,
+                    family_weights=(("sequential", 1.0),), templates=("2-3", "2-6"))
+    bundle, _ = train_rlm(toy_split, index, config, tmp_path / "m", progress=False)
+    assert seen[:3] == [{"B-1"}] * 3
+    assert all(s <= {"2-3", "2-6"} for s in seen[3:]) and len(seen) == 8
+    assert bundle.metadata["templates_seen"] == ["2-3", "2-6"]
+    with pytest.raises(ValueError, match="keyinfo_steps"):
+        TrainConfig(max_steps=5, keyinfo_steps=6)

@@ -104,7 +104,8 @@ class SampleBuilder:
         self.later_pos = _Positions(split.train, 1, 1, by_user, half)  # H-3/H-4: an item after train[t]
         self.users = self.next_pos.users
         self.users_any = [u for u, items in enumerate(split.train) if len(items) >= 1]
-        self.seen_items = [set(split.data.sequences[u].tolist()) for u in range(data.n_users)]
+        # negatives: items outside the user's *training* items (a validation/test item may be one)
+        self.seen_items = [set(split.train[u].tolist()) for u in range(data.n_users)]
         self.ratings = data.ratings
         families = dict(config.family_weights)
         self.reviews = train_reviews(data.reviews)
