@@ -40,6 +40,8 @@ MINIMAL: dict[str, Any] = dict(
 
 SEQ_TEMPLATES = ("2-1", "2-2", "2-3", "2-4", "2-5", "2-6")
 SEQ_CANDIDATE_TEMPLATES = ("2-7", "2-8", "2-9", "2-10")
+COND_TEMPLATES = ("C-1", "C-2", "C-3", "C-4", "C-5")
+DIRECT_TEMPLATES = ("5-5", "5-6", "5-7")
 P5_MIX = (("sequential", 0.5), ("history", 0.2), ("direct", 0.05), ("rating", 0.1), ("metadata", 0.15))
 
 
@@ -67,15 +69,23 @@ RUNGS: tuple[Rung, ...] = (
     Rung("mixture", "whole-words", "the previous product's mixture: + history, direct, rating, metadata",
          dict(family_weights=P5_MIX, templates=())),
     Rung("history", "whole-words", "+ history questions (H-1 ... H-4), 20% of samples",
-         dict(family_weights=(("sequential", 0.8), ("history", 0.2)), templates=())),
+         dict(family_weights=(("sequential", 0.8), ("history", 0.2)), templates=SEQ_TEMPLATES + ("H-1", "H-2", "H-3", "H-4"))),
     Rung("direct", "whole-words", "+ direct recommendation (5-5 ... 5-7, 1 + 99 candidates), 5% of samples",
-         dict(family_weights=(("sequential", 0.95), ("direct", 0.05)), templates=())),
+         dict(family_weights=(("sequential", 0.95), ("direct", 0.05)), templates=SEQ_TEMPLATES + DIRECT_TEMPLATES)),
     Rung("metadata", "whole-words", "+ item metadata (M-1 ... M-3), 15% of samples",
-         dict(family_weights=(("sequential", 0.85), ("metadata", 0.15)), templates=())),
+         dict(family_weights=(("sequential", 0.85), ("metadata", 0.15)), templates=SEQ_TEMPLATES + ("M-1", "M-2", "M-3"))),
     Rung("rating", "whole-words", "+ rating prediction (1-1, 1-2, 1-6), 10% of samples",
-         dict(family_weights=(("sequential", 0.9), ("rating", 0.1)), templates=())),
+         dict(family_weights=(("sequential", 0.9), ("rating", 0.1)), templates=SEQ_TEMPLATES + ("1-1", "1-2", "1-6"))),
     Rung("conditional", "whole-words", "+ conditional next items (C-1 ... C-5: a named genre, liked, disliked), 30%",
-         dict(family_weights=(("sequential", 0.7), ("conditional", 0.3)), templates=())),
+         dict(family_weights=(("sequential", 0.7), ("conditional", 0.3)), templates=SEQ_TEMPLATES + COND_TEMPLATES)),
+    Rung("product", "whole-words", "the presets' recipe (rlm/training.py RECIPE): 80% of the steps on the key info "
+         "alone, then 2-1 ... 2-6 + conditional 30% + direct 5%; lr 2e-3, cosine; best checkpoint",
+         dict(family_weights=(("sequential", 0.65), ("conditional", 0.3), ("direct", 0.05)),
+              templates=SEQ_TEMPLATES + COND_TEMPLATES + DIRECT_TEMPLATES,
+              learning_rate=2e-3, lr_schedule="cosine", keep="best", keyinfo_share=0.8)),
+    Rung("product-metadata", "product", "+ item metadata (M-1 ... M-3: titles and genres in the prompt), 15%",
+         dict(family_weights=(("sequential", 0.5), ("conditional", 0.3), ("direct", 0.05), ("metadata", 0.15)),
+              templates=SEQ_TEMPLATES + COND_TEMPLATES + DIRECT_TEMPLATES + ("M-1", "M-2", "M-3"))),
 )
 BY_NAME = {r.name: r for r in RUNGS}
 
@@ -86,6 +96,9 @@ def rung_config(name: str, samples: int, seed: int) -> dict[str, Any]:
     cfg = dict(MINIMAL) if rung.base is None else rung_config(rung.base, samples, seed)
     cfg.update(rung.overrides)
     cfg.update(seed=seed, max_steps=max(1, samples // cfg["batch_size"]), eval_every=max(1, 64_000 // cfg["batch_size"]))
+    share = cfg.pop("keyinfo_share", None)
+    if share is not None:  # (a share of the budget, so that the rung scales with --samples)
+        cfg["keyinfo_steps"] = int(share * cfg["max_steps"])
     return cfg
 
 
@@ -174,6 +187,8 @@ def write_markdown(path: Path, result: dict[str, Any]) -> None:
     for key, r in rows.items():
         bs = r["config"]["batch_size"]
         lines.append(f"- {key}: " + ", ".join(f"{c['step'] * bs // 1000}k {c['valid_ndcg@10']:.4f}" for c in r["curve"]))
+    if result.get("notes"):
+        lines += ["", "Notes (written by hand into the JSON's `notes`):", ""] + [f"- {n}" for n in result["notes"]]
     if any("direct 5-7 ndcg@10" in r for r in rows.values()):
         lines += ["", "Direct 5-7 (exact, fixed 1 + 99 candidates), test NDCG@10: " + ", ".join(
             f"{k} {r['direct 5-7 ndcg@10']:.4f}" for k, r in rows.items() if "direct 5-7 ndcg@10" in r)]

@@ -4,7 +4,8 @@ measured matmul rate that training reaches.
     python benchmarks/rlm_throughput.py                  # the demo preset's model, every family
     python benchmarks/rlm_throughput.py --preset full --threads 2 --steps 20
 
-For each family (one family per run, its seen templates, as ``SampleBuilder`` draws them), times
+For each family (one family per run, the preset's templates of it, else its seen templates; ``keyinfo``:
+the key-info steps, template B-1), times
 ``--steps`` optimiser steps (after 3 warm-up steps) of ``train_rlm``'s step: sample building and
 encoding, forward, backward, AdamW. Reports samples/s, the mean padded encoder length, where the time
 goes (building vs model), the training FLOP estimate per sample (3 x the forward's matrix products:
@@ -45,8 +46,11 @@ def measure(split, index, config, family: str, steps: int) -> dict:
     from pap_rec_core.prompts.templates import get_template
 
     # the family's own templates among the configuration's (all its seen ones when the config names none)
-    chosen = tuple(t for t in config.templates if get_template(t).family.value == family)
-    cfg = replace(config, family_weights=((family, 1.0),), templates=chosen)
+    if family == "keyinfo":  # the key-info steps (keyinfo_steps): the history alone, template B-1
+        cfg = replace(config, family_weights=(("sequential", 1.0),), templates=("B-1",))
+    else:
+        chosen = tuple(t for t in config.templates if get_template(t).family.value == family)
+        cfg = replace(config, family_weights=((family, 1.0),), templates=chosen)
     torch.manual_seed(0)
     tok = build_tokenizer(split.data, index, cfg)
     model = RecLM(cfg.rlm_config(tok.vocab_size))
@@ -90,7 +94,8 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="demo")
-    p.add_argument("--families", default="sequential,conditional,history,direct,rating,metadata")
+    p.add_argument("--families", default="keyinfo,sequential,conditional,direct,history,rating,metadata",
+                   help="task families (keyinfo: the key-info steps; default: %(default)s)")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None, help="default: benchmarks/results/rlm_throughput_ml-100k_<preset>")

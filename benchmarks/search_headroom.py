@@ -57,8 +57,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model_dir = args.model or str(embedded_model_dir())
-    bundle, split = load_rlm_with_split(model_dir, device="cpu")
+    path = Path(args.model) if args.model else embedded_model_dir()
+    model_dir = args.model or str(path.relative_to(ROOT))  # (as shown in the report)
+    bundle, split = load_rlm_with_split(path, device="cpu")
     result = {"model": model_dir, **headroom(bundle, split, args.users, args.seed)}
     out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))

@@ -34,7 +34,7 @@ def test_embedded_model_is_small_and_records_how_it_was_made(embedded) -> None:
     assert meta["train_config"]["preset"] == "full" and meta["train_config"]["seed"] == 0
     assert meta["item_index"] == {"mode": "random", "seed": 0, "leaky": False}
     assert meta["dataset"]["name"] == "ml-100k" and len(split.eval_users) == 943
-    assert "--preset full --seed 0" in EMBEDDED_MODEL_COMMAND
+    assert "--preset full --seed 0" in EMBEDDED_MODEL_COMMAND and "--threads 1" in EMBEDDED_MODEL_COMMAND
 
 
 @pytest.mark.parametrize(("prompt", "method"), [("manual:2-3", "first-token"), ("manual:5-7", "exact")])
@@ -46,3 +46,26 @@ def test_recorded_metrics_are_what_the_weights_give(embedded, prompt, method) ->
     got = evaluate_rlm(bundle, split, "test", prompt, method=method).summary()
     for key in ("hit@5", "ndcg@5", "hit@10", "ndcg@10"):
         assert got[key] == pytest.approx(row[key], abs=1e-6), key
+
+
+def test_the_default_search_has_something_to_find_on_the_embedded_model(embedded) -> None:
+    """Issue 12's headroom: one iteration of the default search on 200 validation users accepts a token,
+    and a slot's candidates do not all score the same (on the previous, prompt-deaf model every
+    candidate scored 0.0715 and nothing changed)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from search_headroom import headroom
+
+    bundle, split = embedded
+    result = headroom(bundle, split, users=200)
+    assert result["accepted"], "no token accepted"
+    assert result["slots_with_unequal_candidates"] >= 1
+    assert all(a["value_after"] > a["value_before"] for a in result["accepted"])
+
+
+def test_embedded_model_starts_from_training_transitions(embedded) -> None:
+    bundle, _ = embedded
+    config = bundle.metadata["train_config"]
+    assert config["item_init"] == "transition-svd" and config["keyinfo_steps"] > 0
+    assert bundle.tokenizer.item_separator == "" and bundle.tokenizer.user_tokens

@@ -259,3 +259,11 @@ def test_keyinfo_steps_train_the_history_alone_first(toy_split, tmp_path, monkey
     assert bundle.metadata["templates_seen"] == ["2-3", "2-6"]
     with pytest.raises(ValueError, match="keyinfo_steps"):
         TrainConfig(max_steps=5, keyinfo_steps=6)
+
+
+def test_templates_restrict_only_the_families_they_name(genre_split) -> None:
+    index = build_item_index(genre_split.data, "random", seed=0)
+    config = preset("tiny", family_weights=(("sequential", 1.0), ("rating", 0.5)), templates=("2-3",))
+    builder = SampleBuilder(genre_split, build_tokenizer(genre_split.data, index, config), config, random.Random(0))
+    got = {f.value: [t.id for t in builder.templates[f]] for f in builder.families}
+    assert got == {"sequential": ["2-3"], "rating": ["1-1", "1-2", "1-6"]}

@@ -89,7 +89,7 @@ def load_rlm(directory: str | Path, device: str | torch.device = "auto") -> RLMB
     return RLMBundle(model=model, tokenizer=tokenizer, metadata=metadata, path=str(directory))
 
 
-EMBEDDED_MODEL_COMMAND = "pap-rec train-rlm --dataset ml-100k --preset full --seed 0 --out models/ml-100k"
+EMBEDDED_MODEL_COMMAND = "pap-rec train-rlm --dataset ml-100k --preset full --seed 0 --threads 1 --out models/ml-100k"
 
 
 def embedded_model_dir() -> Path:

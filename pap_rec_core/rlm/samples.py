@@ -118,12 +118,10 @@ class SampleBuilder:
             Family.METADATA: self.titles is not None,
             Family.EXPLANATION: self.reviews is not None,  # without titles the {title} field is empty
         }
-        chosen = set(config.templates)
         self.families = [Family(f) for f, w in families.items() if w > 0 and available[Family(f)]]
-        if chosen:
-            pool = {f: [get_template(t) for t in config.templates if get_template(t).family is f] for f in self.families}
-        else:
-            pool = {f: list(templates_of(f, seen=True)) for f in self.families}
+        # ``templates`` restricts the families it names; a family it does not name trains all its seen templates
+        pool = {f: [get_template(t) for t in config.templates if get_template(t).family is f] for f in self.families}
+        pool = {f: p if p else list(templates_of(f, seen=True)) for f, p in pool.items()}
         self.templates = {f: [t for t in pool[f] if self._usable(t)] for f in self.families}
         self.families = [f for f in self.families if self.templates[f]]
         self.weights = [families[f.value] for f in self.families]

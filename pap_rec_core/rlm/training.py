@@ -1,12 +1,14 @@
-"""Training the embedded RLM from scratch, P5-style: multitask and multi-template.
+"""Training the embedded RLM from scratch, P5-style: history in the encoder, the item generated.
 
-A model trained on one template learns to ignore its prompt (our calibration: removing every template
-word scored the same), which leaves PAP-REC nothing to find. So, as P5 does, every step mixes task
-families (sequential, direct, rating, item metadata, explanation where reviews exist) and, within a
-family, all *seen* templates; unseen templates (2-13, 5-8) are held out to measure generalisation.
+The recipe (``RECIPE``, used by the ``demo`` and ``full`` presets) is the one the ablation ladder
+(``benchmarks/rlm_ladder.py``) supports: item embeddings initialised from training transitions
+(:mod:`pap_rec_core.rlm.item_init`), most steps on the key info alone (short prompts: fast), then P5's
+sequential templates with conditional questions (words that change the answer) and a little direct
+recommendation. Any other mixture of task families (rating, item metadata, explanation, history
+questions) and templates is a ``TrainConfig`` away; unseen templates (2-13, 5-8) are never trained on.
 
 Runs are seeded, checkpointed every few minutes (``train_state.pt``) and resumable: rerunning the same
-command continues where it stopped.
+command continues where it stopped; a finished run keeps only a small state and returns its model.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class TrainConfig:
     # the first keyinfo_steps steps train the key info alone (history -> next item, template B-1: no
     # words, short prompts, ~2.5x the samples/s on ml-100k), the rest the families and templates below
     keyinfo_steps: int = 0
-    # restrict training to these template ids (empty: every seen template of the weighted families)
+    # restrict training to these template ids (a family none of them belongs to: all its seen templates)
     templates: tuple[str, ...] = ()
     position_sampling: str = "position"  # position: every training position alike (SASRec) | user: users alike
     recency_half_life: float | None = None  # positions k steps before a sequence's end weigh 0.5**(k/h)
@@ -149,15 +151,25 @@ class TrainConfig:
         return cls(**d)
 
 
+# The recipe of the RLMs trained here (benchmarks/results/rlm_ladder_ml-100k.md explains each part):
+# item embeddings from training transitions; a small T5 (d_model 64, dropout 0.1); most steps on the key
+# info alone (history -> next item, short prompts: fast), then P5's sequential templates 2-1 ... 2-6 with
+# conditional questions (C-1 ... C-5: the next item of a named genre, liked, disliked: words that matter)
+# and a little direct recommendation (5-5 ... 5-7); user tokens, whole-word embeddings, no " , " between
+# items; AdamW 2e-3 with cosine decay; the best validation checkpoint (manual 2-3) is kept.
+RECIPE: dict[str, Any] = dict(
+    batch_size=256, d_model=64, d_ff=256, d_kv=16, num_heads=4, num_layers=2, num_decoder_layers=2,
+    dropout_rate=0.1, learning_rate=2e-3, warmup_steps=100, lr_schedule="cosine", keep="best",
+    family_weights=(("sequential", 0.65), ("conditional", 0.3), ("direct", 0.05)),
+    templates=("2-1", "2-2", "2-3", "2-4", "2-5", "2-6", "C-1", "C-2", "C-3", "C-4", "C-5", "5-5", "5-6", "5-7"),
+    item_separator="", user_tokens=True, whole_word_embeddings=True, item_init=ItemInit.TRANSITION_SVD.value,
+)
+
 PRESETS: dict[str, dict[str, Any]] = {
-    # Fits in 15 minutes on a 2-core CPU for ml-100k (see benchmarks/results/rlm_*.md).
-    "demo": dict(max_steps=2000, time_limit_s=14 * 60, eval_every=400),
-    # The committed embedded model (models/ml-100k): 128 samples per step, dropout 0.2, early stopping
-    # after 3 validations (750 steps) without improvement — measured, validation NDCG@10 peaks after
-    # ~64k samples and then falls while the training loss keeps falling (without dropout too: 0.0383
-    # at step 500, 0.0276 at step 2000). About 30 minutes on the 2-core CPU; at most ~70.
-    "full": dict(max_steps=3000, batch_size=128, learning_rate=3e-3, dropout_rate=0.2, time_limit_s=110 * 60,
-                 eval_every=250, patience=3),
+    # The workbench's cold start: < 15 minutes on a 2-core CPU (see benchmarks/results/rlm_ml-100k_demo.md).
+    "demo": dict(RECIPE, max_steps=2800, keyinfo_steps=2300, eval_every=350, time_limit_s=14 * 60),
+    # The committed embedded model (models/ml-100k): ~1 hour on the 2-core CPU.
+    "full": dict(RECIPE, max_steps=10000, keyinfo_steps=8000, eval_every=500, time_limit_s=110 * 60),
     # For tests: seconds.
     "tiny": dict(max_steps=30, batch_size=8, d_model=16, d_ff=32, d_kv=8, num_heads=2, num_layers=1,
                  num_decoder_layers=1, sp_vocab_size=200, eval_every=15, eval_users=20, warmup_steps=5,
