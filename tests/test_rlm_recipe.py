@@ -259,6 +259,13 @@ def test_keyinfo_steps_train_the_history_alone_first(toy_split, tmp_path, monkey
     assert bundle.metadata["templates_seen"] == ["2-3", "2-6"]
     with pytest.raises(ValueError, match="keyinfo_steps"):
         TrainConfig(max_steps=5, keyinfo_steps=6)
+    # With a time limit, the key-info phase ends at its share of it (here at once), so that the steps
+    # with template words still happen before the limit stops the run.
+    seen.clear()
+    _, report = train_rlm(toy_split, index, dataclasses.replace(config, time_limit_s=1e-9), tmp_path / "t",
+                          progress=False)
+    assert report.stopped_by == "time_limit" and report.keyinfo_steps == 0
+    assert seen and "B-1" not in seen[0]
 
 
 def test_templates_restrict_only_the_families_they_name(genre_split) -> None:

@@ -77,7 +77,8 @@ class TrainConfig:
     mask_history_loss: bool = False
     label_smoothing: float = 0.0  # of the token cross-entropy (0: T5's loss)
     # the first keyinfo_steps steps train the key info alone (history -> next item, template B-1: no
-    # words, short prompts, ~2.5x the samples/s on ml-100k), the rest the families and templates below
+    # words, short prompts, ~2x the samples/s on ml-100k), the rest the families and templates below;
+    # with a time limit, the key-info phase also ends at its share of it (keyinfo_steps / max_steps)
     keyinfo_steps: int = 0
     # restrict training to these template ids (a family none of them belongs to: all its seen templates)
     templates: tuple[str, ...] = ()
@@ -222,6 +223,7 @@ class TrainReport:
     best_valid_ndcg10: float
     curve: list[dict[str, float]] = field(default_factory=list)
     stopped_by: str = "max_steps"
+    keyinfo_steps: int = 0  # steps trained on the key info alone (fewer than configured: time share reached)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -282,6 +284,7 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
 
     state_path = out_dir / STATE_FILE
     step, elapsed, best, best_step, curve = 0, 0.0, -1.0, 0, []
+    keyinfo_end = config.keyinfo_steps
     best_state: dict[str, torch.Tensor] | None = None
     if state_path.is_file():
         state = torch.load(state_path, map_location=device, weights_only=True)
@@ -299,6 +302,7 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
         torch.set_rng_state(state["torch_rng"])
         step, elapsed, best, best_step, curve = state["step"], state["elapsed"], state["best"], state["best_step"], state["curve"]
         best_state = state["best_state"]
+        keyinfo_end = state.get("keyinfo_end", config.keyinfo_steps)
         log.info("resuming from step %d (%.0f s already trained)", step, elapsed)
 
     def save_state() -> None:
@@ -306,7 +310,7 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
         torch.save({"config": config.to_dict(), "model": model.state_dict(), "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict(), "python_rng": rng.getstate(), "torch_rng": torch.get_rng_state(),
                     "step": step, "elapsed": elapsed, "best": best, "best_step": best_step, "curve": curve,
-                    "best_state": best_state}, tmp)
+                    "best_state": best_state, "keyinfo_end": keyinfo_end}, tmp)
         tmp.replace(state_path)
 
     stopped_by = "max_steps"
@@ -320,7 +324,13 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
 
     step_limit = step if out_of_patience() else config.max_steps  # a resumed run may have waited enough
     while step < step_limit:
-        source = keyinfo if step < config.keyinfo_steps else builder
+        if step < keyinfo_end and config.time_limit_s and \
+                time.perf_counter() - start_clock >= config.time_limit_s * config.keyinfo_steps / config.max_steps:
+            # a slow machine or a large dataset: the key-info phase gets its share of the time limit, not more,
+            # so that the steps with template words happen before the limit stops the run
+            log.info("key-info phase ends at step %d (its share of the time limit)", step)
+            keyinfo_end = step
+        source = keyinfo if step < keyinfo_end else builder
         samples = source.batch(config.batch_size)
         batch, labels = make_batch(samples, tok)
         batch, labels = batch.to(device), labels.to(device)
@@ -376,7 +386,8 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
         model.load_state_dict(best_state)
     model.eval()
     report = TrainReport(steps=step, wall_s=elapsed, samples_per_s=step * config.batch_size / max(elapsed, 1e-9),
-                         best_step=best_step, best_valid_ndcg10=best, curve=curve, stopped_by=stopped_by)
+                         best_step=best_step, best_valid_ndcg10=best, curve=curve, stopped_by=stopped_by,
+                         keyinfo_steps=min(step, keyinfo_end))
     trained = {t.id for f in builder.families for t in builder.templates[f]}
     metadata = {
         "dataset": {"name": split.data.name, "fingerprint": split.data.fingerprint(), "config": dataset_config},
