@@ -274,3 +274,19 @@ def test_templates_restrict_only_the_families_they_name(genre_split) -> None:
     builder = SampleBuilder(genre_split, build_tokenizer(genre_split.data, index, config), config, random.Random(0))
     got = {f.value: [t.id for t in builder.templates[f]] for f in builder.families}
     assert got == {"sequential": ["2-3"], "rating": ["1-1", "1-2", "1-6"]}
+
+
+def test_a_run_stopped_by_its_time_limit_judges_its_last_weights(toy_split, tmp_path) -> None:
+    index = build_item_index(toy_split.data, "random", seed=0)
+    calls = []
+
+    def validate(model, tok):
+        calls.append(1)
+        return float(len(calls))  # every later validation is better
+
+    config = preset("tiny", max_steps=50, eval_every=2, direct_candidates=6, sequential_candidates=4,
+                    time_limit_s=0.0)
+    _, report = train_rlm(toy_split, index, dataclasses.replace(config, eval_every=40), tmp_path / "m",
+                          progress=False, validate=validate)
+    assert report.stopped_by == "time_limit" and report.steps == 1
+    assert [c["step"] for c in report.curve] == [1] and report.best_step == 1

@@ -378,6 +378,16 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
     if step_limit < config.max_steps:
         stopped_by = "patience"
     save_state()  # before any fallback below, so that a resumed run continues exactly
+    if stopped_by == "time_limit" and (not curve or curve[-1]["step"] != step):
+        # stopped between validations: the weights of the last steps are judged too (after save_state:
+        # a resumed run continues as if this validation had not happened)
+        model.eval()
+        score = validate(model, tok)
+        model.train()
+        curve.append({"step": step, "loss": running, "valid_ndcg@10": score, "elapsed_s": elapsed})
+        if score > best:
+            best, best_step = score, step
+            best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
     if best_state is None:  # stopped before the first validation: save the current weights
         model.eval()
         best, best_step = validate(model, tok), step
