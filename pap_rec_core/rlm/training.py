@@ -319,6 +319,18 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
     running = None
     model.train()
 
+    def judge(keep: bool = False) -> None:
+        """Validate the current weights: a point of the curve, and the best weights if they are best
+        (or ``keep``)."""
+        nonlocal best, best_step, best_state
+        model.eval()
+        score = validate(model, tok)
+        model.train()
+        curve.append({"step": step, "loss": running, "valid_ndcg@10": score, "elapsed_s": elapsed})
+        if keep or score > best:
+            best, best_step = score, step
+            best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+
     def out_of_patience() -> bool:
         return bool(config.patience) and sum(c["step"] > best_step for c in curve) >= config.patience
 
@@ -358,13 +370,7 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
             on_step(step, config.max_steps, running)
         elapsed = time.perf_counter() - start_clock
         if step % config.eval_every == 0 or step == config.max_steps:
-            model.eval()
-            score = validate(model, tok)
-            model.train()
-            curve.append({"step": step, "loss": running, "valid_ndcg@10": score, "elapsed_s": elapsed})
-            if score > best:
-                best, best_step = score, step
-                best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+            judge()
             if out_of_patience():
                 stopped_by = "patience"
                 break
@@ -378,20 +384,10 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
     if step_limit < config.max_steps:
         stopped_by = "patience"
     save_state()  # before any fallback below, so that a resumed run continues exactly
-    if stopped_by == "time_limit" and (not curve or curve[-1]["step"] != step):
-        # stopped between validations: the weights of the last steps are judged too (after save_state:
-        # a resumed run continues as if this validation had not happened)
-        model.eval()
-        score = validate(model, tok)
-        model.train()
-        curve.append({"step": step, "loss": running, "valid_ndcg@10": score, "elapsed_s": elapsed})
-        if score > best:
-            best, best_step = score, step
-            best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
-    if best_state is None:  # stopped before the first validation: save the current weights
-        model.eval()
-        best, best_step = validate(model, tok), step
-        best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+    if best_state is None or (stopped_by == "time_limit" and curve[-1]["step"] != step):
+        # stopped before the first validation, or between validations by the time limit: the last weights
+        # are judged too (after save_state: a resumed run continues as if this validation had not happened)
+        judge(keep=best_state is None)
     if config.keep == "best":
         model.load_state_dict(best_state)
     model.eval()
