@@ -126,15 +126,15 @@ def parse_settings(specs: list[str]) -> dict:
             parsed = json.loads(value)
         except json.JSONDecodeError:
             parsed = value
-        if isinstance(parsed, str) and "tuple" in str(fields[name].type):  # templates=2-3,C-1
-            parsed = [] if not parsed else ([x.split(":") for x in parsed.split(",")] if name == "family_weights"
-                                            else parsed.split(","))
-            if name == "family_weights":
+        if isinstance(parsed, str) and "tuple" in str(fields[name].type):  # comma lists: templates=2-3,C-1
+            items = parsed.split(",") if parsed else []
+            if name == "family_weights":  # family_weights=sequential:0.7,conditional:0.3
                 try:
-                    parsed = [[k, float(w)] for k, w in parsed]
+                    items = [[k, float(w)] for k, w in (x.split(":") for x in items)]
                 except ValueError:
                     raise PapRecError(f"--set family_weights={value!r}: expected FAMILY:WEIGHT,... "
                                       "(e.g. sequential:0.7,conditional:0.3)") from None
+            parsed = items
         out[name] = tuple(tuple(x) if isinstance(x, list) else x for x in parsed) if isinstance(parsed, list) else parsed
     return out
 
