@@ -28,6 +28,17 @@ DIRECT = ["manual:5-7", "manual:5-8"]
 KEYS = ["hit@5", "ndcg@5", "hit@10", "ndcg@10"]
 
 
+def baseline_test_ndcg10(path: Path, model: str) -> float | None:
+    """Test NDCG@10 of ``model`` in a baselines JSON (``run_baselines.py``); None when absent."""
+    if not path.is_file():
+        return None
+    found = None
+    for m in json.loads(path.read_text()).get("models", []):
+        if m.get("config", {}).get("model") == model or m.get("model") == model:
+            found = (m.get("test") or {}).get("ndcg@10")
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
@@ -77,17 +88,8 @@ def main() -> None:
                      "exact ndcg@10": exact.summary()["ndcg@10"],
                      "same target rank": float(np.mean(fast.ranks == exact.ranks)),
                      "spearman of target ranks": float(spearmanr(fast.ranks, exact.ranks).statistic)}
-    sasrec = None
-    base_path = Path(args.baselines)
-    if base_path.is_file():
-        for m in json.loads(base_path.read_text()).get("models", []):
-            if m.get("config", {}).get("model") == "SASRec" or m.get("model") == "SASRec":
-                sasrec = (m.get("test") or {}).get("ndcg@10")
-    markov = None
-    if Path(args.markov).is_file():
-        for m in json.loads(Path(args.markov).read_text()).get("models", []):
-            if m.get("config", {}).get("model") == "Markov" or m.get("model") == "Markov":
-                markov = (m.get("test") or {}).get("ndcg@10")
+    sasrec = baseline_test_ndcg10(Path(args.baselines), "SASRec")
+    markov = baseline_test_ndcg10(Path(args.markov), "Markov")
     meta = bundle.metadata
     report = {
         "model": args.model, "dataset": meta.get("dataset", {}).get("name"), "split": "leave-one-out, test stage",
