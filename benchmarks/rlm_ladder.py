@@ -78,6 +78,8 @@ RUNGS: tuple[Rung, ...] = (
          dict(family_weights=(("sequential", 0.9), ("rating", 0.1)), templates=SEQ_TEMPLATES + ("1-1", "1-2", "1-6"))),
     Rung("conditional", "whole-words", "+ conditional next items (C-1 ... C-5: a named genre, liked, disliked), 30%",
          dict(family_weights=(("sequential", 0.7), ("conditional", 0.3)), templates=SEQ_TEMPLATES + COND_TEMPLATES)),
+    Rung("title-words", "conditional", "+ the next item with a named title word (C-6, C-7), in the conditional 30%",
+         dict(templates=SEQ_TEMPLATES + COND_TEMPLATES + ("C-6", "C-7"))),
     Rung("product", "whole-words", "the presets' recipe (rlm/training.py RECIPE): 80% of the steps on the key info "
          "alone, then 2-1 ... 2-6 + conditional 30% + direct 5%; lr 2e-3, cosine; best checkpoint",
          dict(family_weights=(("sequential", 0.65), ("conditional", 0.3), ("direct", 0.05)),

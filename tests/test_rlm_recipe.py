@@ -146,6 +146,41 @@ def test_conditional_samples_name_the_genre_and_answer_with_its_next_item(genre_
                 assert item == window[first]
 
 
+def test_title_word_samples_answer_with_the_next_item_whose_title_has_the_word() -> None:
+    from pap_rec_core.rlm.samples import title_words
+
+    assert title_words("The Star Wars (1977)") == ("Star", "Wars")
+    assert title_words(None) == () and title_words("Up (2009)") == ()
+    words = ["Alpha", "Bravo", "Charlie", "Delta", "Echo"]
+    rng = np.random.default_rng(2)
+    users, items, times = [], [], []
+    for u in range(15):
+        for t, i in enumerate(rng.permutation(20)[:12]):
+            users.append(f"u{u}"), items.append(f"i{i}"), times.append(t)
+    titles = [f"The {words[i % 5]} {words[(i // 5) % 5]} ({1990 + i})" for i in range(20)]
+    info = pd.DataFrame({"title": titles}, index=[f"i{i}" for i in range(20)])
+    split = leave_one_out(build_interactions(users, items, name="titles", source="test", timestamps=times,
+                                             item_info=info), SplitConfig(n_negatives=5))
+    config = preset("tiny", family_weights=(("conditional", 1.0),), templates=("C-6", "C-7"))
+    builder = SampleBuilder(split, build_tokenizer(split.data, build_item_index(split.data, "random", seed=0), config),
+                            config, random.Random(0))
+    named = set()
+    for template_id in ("C-6", "C-7"):
+        template = get_template(template_id)
+        for _ in range(40):
+            parts, target, _ = builder.sample(template.family, template)
+            user = next(p.user for p in parts if isinstance(p, UserRef))
+            shown = [p.item for p in parts if isinstance(p, ItemRef)]
+            train = list(split.train[user])
+            window = train[len(shown) : len(shown) + FUTURE_WINDOW]
+            text = "".join(p for p in parts if isinstance(p, str))
+            word = next(w for w in words if w in text)
+            item = next(i for i in range(split.data.n_items) if builder.tok.item_target_ids(i) == target)
+            assert item == next(i for i in window if word in title_words(builder.titles[i]))
+            named.add(word)
+    assert len(named) >= 3  # the word is drawn, not always the same
+
+
 def test_conditional_family_needs_genres_or_ratings(toy_split) -> None:
     config = preset("tiny", family_weights=(("conditional", 1.0),))
     tok = build_tokenizer(toy_split.data, build_item_index(toy_split.data), config)

@@ -1,7 +1,7 @@
 """P5's manual prompt templates (Geng et al., RecSys 2022), as used by PAP-REC, plus item-metadata tasks.
 
 Placeholders: ``{user}`` (user id), ``{history}`` (item ids, ``" , "``-joined), ``{candidates}`` (item
-ids), ``{item}`` (one item id), ``{title}``, ``{genres}``, ``{genre}`` (one genre), ``{rating}``. Texts are P5's
+ids), ``{item}`` (one item id), ``{title}``, ``{genres}``, ``{genre}`` (one genre), ``{word}`` (one title word), ``{rating}``. Texts are P5's
 ``all_amazon_templates.py`` wordings with "purchase" kept as in P5 (our demo data is movies; the
 words are what the model learns to read, not a description of the data). ``seen=False`` marks
 templates held out of training to measure generalisation to unseen prompts (P5's 2-13 and 5-8).
@@ -94,6 +94,11 @@ TEMPLATES: tuple[Template, ...] = (
     Template("C-3", Family.CONDITIONAL, "Given the following purchase history of user_{user} : \n {history} \n predict next possible {genre} item for the user", "{next_genre}"),
     Template("C-4", Family.CONDITIONAL, "Here is the purchase history list of user_{user} : \n {history} \n try to recommend next item the user will like", "{next_liked}"),
     Template("C-5", Family.CONDITIONAL, "Here is the purchase history list of user_{user} : \n {history} \n try to recommend next item the user will dislike", "{next_disliked}"),
+    # The next item whose title has a named word (the first of the next 10 training items with it): every
+    # title word then means some items, so any vocabulary word (a searched token too) can steer. Not in
+    # the presets' recipe yet: the ladder rung "title-words" measures it. C-7 is the search's layout.
+    Template("C-6", Family.CONDITIONAL, "Here is the purchase history list of user_{user} : \n {history} \n try to recommend next item with {word} in its title", "{next_titled}"),
+    Template("C-7", Family.CONDITIONAL, "user_{user} : \n {history} \n {word}", "{next_titled}"),
 )
 
 # Not P5 templates and not trained by default: prompts of the ablation ladder (benchmarks/rlm_ladder.py).

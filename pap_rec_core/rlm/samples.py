@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,6 +31,16 @@ if TYPE_CHECKING:
 FUTURE_WINDOW = 10  # "some time in the future" (H-4) and the conditional family: the next 10 training items
 LIKED, DISLIKED = 4.0, 2.0  # C-4: the next item rated >= 4; C-5: rated <= 2
 NO_GENRE = {"unknown", ""}
+TITLE_STOPWORDS = {"the", "and", "for", "with", "from", "les", "der", "die", "das", "une"}  # C-6/C-7 skip these
+
+
+def title_words(title) -> tuple[str, ...]:
+    """The words of a title a conditional sample may name (C-6, C-7): alphabetic, 3+ letters, case kept
+    (the tokenizer's pieces are case-sensitive), no stop words, each once, in title order."""
+    if not isinstance(title, str):
+        return ()
+    words = [w for w in re.findall(r"[A-Za-z]+", title) if len(w) >= 3 and w.lower() not in TITLE_STOPWORDS]
+    return tuple(dict.fromkeys(words))
 
 Sample = tuple[list, tuple[int, ...], str]  # (prompt parts, target ids, template id)
 
@@ -98,6 +109,7 @@ class SampleBuilder:
         self.genres = None if info is None or "genres" not in info else info["genres"].to_numpy()
         self.genre_sets = None if self.genres is None else [
             tuple(g for g in str(v).split() if g not in NO_GENRE) if isinstance(v, str) else () for v in self.genres]
+        self.title_word_sets = None if self.titles is None else [title_words(t) for t in self.titles]
         by_user = config.position_sampling == "user"
         half = config.recency_half_life
         self.next_pos = _Positions(split.train, 1, 0, by_user, half)  # target train[t], history train[:t]
@@ -137,6 +149,8 @@ class SampleBuilder:
             return False
         if t.target == "{next_genre}":
             return self.genre_sets is not None and any(self.genre_sets)
+        if t.target == "{next_titled}":
+            return self.title_word_sets is not None and any(self.title_word_sets)
         if t.target in ("{next_liked}", "{next_disliked}"):
             return self.ratings is not None
         return not ("genres" in needs and self.genres is None)
@@ -189,7 +203,7 @@ class SampleBuilder:
             user, t, target_item, word = self._conditional(template)
             train = self.split.train[user]
             self._history = train[:t]
-            values.update(user=user, history=truncate_history(train[:t], self.config.max_history), genre=word)
+            values.update(user=user, history=truncate_history(train[:t], self.config.max_history), genre=word, word=word)
         elif family is Family.HISTORY:
             if template.target in ("{first}", "{last}"):  # about the shown history (at least 2 items)
                 user, _ = self.next_pos.draw(self.rng)
@@ -237,18 +251,20 @@ class SampleBuilder:
         return parts, target, template.id
 
     def _conditional(self, template: Template, tries: int = 100) -> tuple[int, int, int, str]:
-        """``(user, cut t, target item, genre word)`` of a conditional sample: the target is the first of
-        ``train[t : t + FUTURE_WINDOW]`` with the named genre (a genre drawn from those of that window), or
-        the first rated >= LIKED (<= DISLIKED); cuts without such an item are redrawn."""
+        """``(user, cut t, target item, word)`` of a conditional sample: the target is the first of
+        ``train[t : t + FUTURE_WINDOW]`` with the named genre (a genre drawn from those of that window) or
+        title word (C-6, C-7: drawn from the titles of that window), or the first rated >= LIKED
+        (<= DISLIKED); cuts without such an item are redrawn."""
         for _ in range(tries):
             user, t = self.next_pos.draw(self.rng)
             window = self.split.train[user][t : t + FUTURE_WINDOW]
-            if template.target == "{next_genre}":
-                present = sorted({g for item in window for g in self.genre_sets[int(item)]})
+            if template.target in ("{next_genre}", "{next_titled}"):
+                sets = self.genre_sets if template.target == "{next_genre}" else self.title_word_sets
+                present = sorted({g for item in window for g in sets[int(item)]})
                 if not present:
                     continue
                 word = self.rng.choice(present)
-                return user, t, next(int(i) for i in window if word in self.genre_sets[int(i)]), word
+                return user, t, next(int(i) for i in window if word in sets[int(i)]), word
             ratings = self.ratings[user][t : t + len(window)]  # (ratings cover the whole sequence: cut to training)
             liked = template.target == "{next_liked}"
             hits = [k for k, r in enumerate(ratings) if (r >= LIKED if liked else r <= DISLIKED)]
