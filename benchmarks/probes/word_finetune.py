@@ -1,0 +1,46 @@
+"""Probe (2026-12-02): fine-tune a trained RLM on template words (sequential 2-1..2-6 + conditional),
+keep the best manual 2-3 validation checkpoint, score test prompts.
+
+    python benchmarks/probes/word_finetune.py MODEL STEPS LR THREADS COND_SHARE [title]
+
+AdamW, 50 warm-up steps, cosine to 0, batch 256, seed 0, validation every 200 steps (943 users);
+"title": conditional = C-6/C-7 only. Results: benchmarks/results/rlm_probes_ml-100k.json.
+"""
+import json, random, sys, time
+import numpy as np, torch
+torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 2)
+from pap_rec_core.rlm import load_rlm_with_split
+from pap_rec_core.rlm.evaluate import evaluate_rlm
+from pap_rec_core.rlm.samples import SampleBuilder, make_batch
+from pap_rec_core.rlm.training import TrainConfig
+from pap_rec_core.evaluation import EvaluationConfig
+src, steps, lr = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+cond = float(sys.argv[5]) if len(sys.argv) > 5 else 0.3
+bundle, split = load_rlm_with_split(src, device="cpu")
+model, tok = bundle.model, bundle.tokenizer
+SEQ = ("2-1", "2-2", "2-3", "2-4", "2-5", "2-6")
+fw = (("sequential", 1 - cond), ("conditional", cond)) if cond else (("sequential", 1.0),)
+CT = ("C-6", "C-7") if len(sys.argv) > 6 and sys.argv[6] == "title" else ("C-1", "C-2", "C-3", "C-4", "C-5", "C-6", "C-7")
+cfg = TrainConfig(family_weights=fw, templates=SEQ + CT,
+                  item_separator="", user_tokens=False, whole_word_embeddings=False, max_history=20, seed=0)
+rng = random.Random(0); torch.manual_seed(0)
+builder = SampleBuilder(split, tok, cfg, rng)
+opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+ev = EvaluationConfig(n_resamples=1000, seed=0)
+def score(stage, spec):
+    model.eval(); r = evaluate_rlm(bundle, split, stage, spec, method="first-token", config=ev); model.train(); return r.summary()["ndcg@10"]
+print("start", "val 2-3", round(score("valid", "manual:2-3"), 4), "test 2-3", round(score("test", "manual:2-3"), 4), flush=True)
+model.train(); t0 = time.time(); best = (-1, None, 0)
+for step in range(1, steps + 1):
+    batch, labels = make_batch(builder.batch(256), tok)
+    for g in opt.param_groups: g["lr"] = lr * min(1, step / 50) * (0.5 * (1 + np.cos(np.pi * step / steps)))
+    out = model(batch.attention_mask, labels=labels, input_ids=batch.input_ids, whole_word_ids=batch.whole_word_ids)
+    opt.zero_grad(); out.loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
+    if step % 200 == 0 or step == steps:
+        v = score("valid", "manual:2-3")
+        print(step, round(time.time() - t0), "val 2-3", round(v, 4), flush=True)
+        if v > best[0]: best = (v, {k: x.clone() for k, x in model.state_dict().items()}, step)
+model.load_state_dict(best[1])
+res = {s: score("test", s) for s in ["manual:B-1", "manual:2-3", "manual:2-13", "keyinfo", "random:0", "random:1", "random:2"]}
+res["random_drop"] = 1 - np.mean([res[f"random:{i}"] for i in range(3)]) / res["manual:2-3"]
+print("best step", best[2], "val", round(best[0], 4), {k: round(float(v), 4) for k, v in res.items()}, flush=True)
