@@ -119,6 +119,17 @@ def test_training_starts_from_the_transition_embeddings(toy_split) -> None:
 # ---- conditional samples --------------------------------------------------------------------------
 
 
+def _decoded(builder, split, parts, target):
+    """``(user, shown history, the next FUTURE_WINDOW training items, target item, prompt text)`` of a sample
+    (histories of 10 or fewer items are shown whole, so the cut is the shown length)."""
+    user = next(p.user for p in parts if isinstance(p, UserRef))
+    shown = [p.item for p in parts if isinstance(p, ItemRef)]
+    train = list(split.train[user])
+    item = next(i for i in range(split.data.n_items) if builder.tok.item_target_ids(i) == target)
+    return user, shown, train, train[len(shown) : len(shown) + FUTURE_WINDOW], item, \
+        "".join(p for p in parts if isinstance(p, str))
+
+
 def test_conditional_samples_name_the_genre_and_answer_with_its_next_item(genre_split) -> None:
     config = preset("tiny", family_weights=(("conditional", 1.0),))
     index = build_item_index(genre_split.data, "random", seed=0)
@@ -129,14 +140,9 @@ def test_conditional_samples_name_the_genre_and_answer_with_its_next_item(genre_
         template = get_template(template_id)
         for _ in range(30):
             parts, target, tid = builder.sample(template.family, template)
-            user = next(p.user for p in parts if isinstance(p, UserRef))
-            shown = [p.item for p in parts if isinstance(p, ItemRef)]
-            train = list(genre_split.train[user])
-            t = len(shown)  # histories of 10 or fewer items are shown whole
+            user, shown, train, window, item, text = _decoded(builder, genre_split, parts, target)
+            t = len(shown)
             assert shown == train[:t] and tid == template_id
-            window = train[t : t + FUTURE_WINDOW]
-            item = next(i for i in range(genre_split.data.n_items) if builder.tok.item_target_ids(i) == target)
-            text = "".join(p for p in parts if isinstance(p, str))
             if template.target == "{next_genre}":
                 word = next(g for g in ("Comedy", "Drama", "Horror", "Action") if g in text)
                 assert item == next(i for i in window if word in genre_sets[i])
@@ -169,13 +175,9 @@ def test_title_word_samples_answer_with_the_next_item_whose_title_has_the_word()
         template = get_template(template_id)
         for _ in range(40):
             parts, target, _ = builder.sample(template.family, template)
-            user = next(p.user for p in parts if isinstance(p, UserRef))
-            shown = [p.item for p in parts if isinstance(p, ItemRef)]
-            train = list(split.train[user])
-            window = train[len(shown) : len(shown) + FUTURE_WINDOW]
-            text = "".join(p for p in parts if isinstance(p, str))
+            user, shown, train, window, item, text = _decoded(builder, split, parts, target)
+            assert shown == train[: len(shown)]
             word = next(w for w in words if w in text)
-            item = next(i for i in range(split.data.n_items) if builder.tok.item_target_ids(i) == target)
             assert item == next(i for i in window if word in title_words(builder.titles[i]))
             named.add(word)
     assert len(named) >= 3  # the word is drawn, not always the same

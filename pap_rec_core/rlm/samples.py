@@ -110,6 +110,8 @@ class SampleBuilder:
         self.genre_sets = None if self.genres is None else [
             tuple(g for g in str(v).split() if g not in NO_GENRE) if isinstance(v, str) else () for v in self.genres]
         self.title_word_sets = None if self.titles is None else [title_words(t) for t in self.titles]
+        # the words a conditional target may name, per item: genres (C-1 ... C-3) or title words (C-6, C-7)
+        self.word_sets = {"{next_genre}": self.genre_sets, "{next_titled}": self.title_word_sets}
         by_user = config.position_sampling == "user"
         half = config.recency_half_life
         self.next_pos = _Positions(split.train, 1, 0, by_user, half)  # target train[t], history train[:t]
@@ -147,10 +149,8 @@ class SampleBuilder:
             return False  # (an explanation prompt without titles shows an empty title: the review is the point)
         if t.target in ("{after_next}", "{future}") and not self.later_pos:
             return False
-        if t.target == "{next_genre}":
-            return self.genre_sets is not None and any(self.genre_sets)
-        if t.target == "{next_titled}":
-            return self.title_word_sets is not None and any(self.title_word_sets)
+        if t.target in self.word_sets:
+            return self.word_sets[t.target] is not None and any(self.word_sets[t.target])
         if t.target in ("{next_liked}", "{next_disliked}"):
             return self.ratings is not None
         return not ("genres" in needs and self.genres is None)
@@ -258,8 +258,8 @@ class SampleBuilder:
         for _ in range(tries):
             user, t = self.next_pos.draw(self.rng)
             window = self.split.train[user][t : t + FUTURE_WINDOW]
-            if template.target in ("{next_genre}", "{next_titled}"):
-                sets = self.genre_sets if template.target == "{next_genre}" else self.title_word_sets
+            if template.target in self.word_sets:
+                sets = self.word_sets[template.target]
                 present = sorted({g for item in window for g in sets[int(item)]})
                 if not present:
                     continue
