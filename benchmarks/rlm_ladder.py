@@ -80,11 +80,18 @@ RUNGS: tuple[Rung, ...] = (
          dict(family_weights=(("sequential", 0.7), ("conditional", 0.3)), templates=SEQ_TEMPLATES + COND_TEMPLATES)),
     Rung("title-words", "conditional", "+ the next item with a named title word (C-6, C-7), in the conditional 30%",
          dict(templates=SEQ_TEMPLATES + COND_TEMPLATES + ("C-6", "C-7"))),
-    Rung("product", "whole-words", "the presets' recipe (rlm/training.py RECIPE): 80% of the steps on the key info "
+    Rung("product", "whole-words", "the presets' recipe until 2026-12-02: 80% of the steps on the key info "
          "alone, then 2-1 ... 2-6 + conditional 30% + direct 5%; lr 2e-3, cosine; best checkpoint",
          dict(family_weights=(("sequential", 0.65), ("conditional", 0.3), ("direct", 0.05)),
               templates=SEQ_TEMPLATES + COND_TEMPLATES + DIRECT_TEMPLATES,
               learning_rate=2e-3, lr_schedule="cosine", keep="best", keyinfo_share=0.8)),
+    Rung("two-phase", "svd", "the presets' recipe since 2026-12-02 (rlm/training.py RECIPE, two_phase): 80% of the "
+         "steps on the key info alone with their own cosine and best checkpoint (by B-1), then from there 2-1 ... 2-6 "
+         "+ conditional 60% (C-1, C-2, C-6, C-7) + direct 5%, lr 5e-4 with its own cosine; best 2-3 checkpoint",
+         dict(family_weights=(("sequential", 0.35), ("conditional", 0.6), ("direct", 0.05)),
+              templates=SEQ_TEMPLATES + ("C-1", "C-2", "C-6", "C-7") + DIRECT_TEMPLATES, select_prompt="manual:2-3",
+              learning_rate=2e-3, lr_schedule="cosine", keep="best", two_phase=True, word_learning_rate=5e-4,
+              word_warmup_steps=50, keyinfo_share=0.8)),
     Rung("product-metadata", "product", "+ item metadata (M-1 ... M-3: titles and genres in the prompt), 15%",
          dict(family_weights=(("sequential", 0.5), ("conditional", 0.3), ("direct", 0.05), ("metadata", 0.15)),
               templates=SEQ_TEMPLATES + COND_TEMPLATES + DIRECT_TEMPLATES + ("M-1", "M-2", "M-3"))),

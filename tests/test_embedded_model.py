@@ -67,5 +67,9 @@ def test_the_default_search_has_something_to_find_on_the_embedded_model(embedded
 def test_embedded_model_starts_from_training_transitions(embedded) -> None:
     bundle, _ = embedded
     config = bundle.metadata["train_config"]
-    assert config["item_init"] == "transition-svd" and config["keyinfo_steps"] > 0
-    assert bundle.tokenizer.item_separator == "" and bundle.tokenizer.user_tokens
+    assert config["item_init"] == "transition-svd" and config["keyinfo_steps"] > 0 and config["two_phase"]
+    assert bundle.tokenizer.item_separator == "" and not bundle.tokenizer.user_tokens
+    # the key-info phase chose its own weights (by the history alone, B-1); the word phase, the model (2-3)
+    report = bundle.metadata["train_report"]
+    assert report["keyinfo_best"]["step"] <= config["keyinfo_steps"] < report["best_step"]
+    assert {c["prompt"] for c in report["curve"]} == {"manual:B-1", "manual:2-3"}

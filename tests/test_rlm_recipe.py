@@ -327,3 +327,105 @@ def test_a_run_stopped_by_its_time_limit_judges_its_last_weights(toy_split, tmp_
                           progress=False, validate=validate)
     assert report.stopped_by == "time_limit" and report.steps == 1
     assert [c["step"] for c in report.curve] == [1] and report.best_step == 1
+
+
+# ---- two phases: the key info, then the words --------------------------------------------------------
+
+
+def test_two_phase_schedule_restarts_at_the_word_phase() -> None:
+    from pap_rec_core.rlm.training import lr_factor
+
+    config = TrainConfig(max_steps=100, keyinfo_steps=60, warmup_steps=10, learning_rate=2e-3, two_phase=True,
+                         word_learning_rate=5e-4, word_warmup_steps=5)
+    f = [lr_factor(config, s) for s in range(100)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert f[59] < 0.01  # the key-info phase's cosine ends at its own end
+    assert f[60] == pytest.approx(0.25 / 5) and f[64] == pytest.approx(0.25)  # warm-up to 5e-4 / 2e-3
+    assert f[99] < 0.01 * 0.25 and all(a >= b for a, b in zip(f[64:], f[65:]))
+    # the time limit may end the key-info phase early: the word phase's schedule starts there
+    assert lr_factor(config, 30, keyinfo_end=30) == pytest.approx(0.25 / 5)
+    # one schedule over both (two_phase False): no restart
+    joint = dataclasses.replace(config, two_phase=False)
+    assert lr_factor(joint, 60) == pytest.approx(lr_factor(joint, 59), rel=0.05)
+    with pytest.raises(ValueError, match="two_phase needs"):
+        TrainConfig(max_steps=10, keyinfo_steps=10, two_phase=True)
+    with pytest.raises(ValueError, match="word_learning_rate"):
+        TrainConfig(word_learning_rate=0.0)
+
+
+def test_two_phase_training_chooses_each_phase_by_its_own_prompt(toy_split, tmp_path, monkeypatch) -> None:
+    import pap_rec_core.rlm.evaluate as evaluate
+
+    index = build_item_index(toy_split.data, "random", seed=0)
+    calls: list[tuple[str, int]] = []
+    weights: list[torch.Tensor] = []
+    # B-1 validations: best at the first (step 2); word-phase validations: each better than the last
+    scores = {"manual:B-1": [0.5, 0.1, 0.2], "manual:2-3": [0.01, 0.02, 0.03]}
+
+    def fake(model, tok, split, *, users, max_history, template):
+        calls.append((template, len(calls)))
+        weights.append(model.token_embeddings.weight.detach().clone())
+        return scores[template][sum(t == template for t, _ in calls) - 1]
+
+    monkeypatch.setattr(evaluate, "validation_ndcg10", fake)
+    seen: list[set[str]] = []
+    original = SampleBuilder.batch
+
+    def recording(self, size):
+        out = original(self, size)
+        seen.append({template for _, _, template in out})
+        return out
+
+    monkeypatch.setattr(SampleBuilder, "batch", recording)
+    config = preset("tiny", max_steps=12, keyinfo_steps=6, eval_every=2, direct_candidates=6, sequential_candidates=4,
+                    family_weights=(("sequential", 1.0),), templates=("2-3",), two_phase=True,
+                    word_learning_rate=1e-3, word_warmup_steps=2)
+    _, report = train_rlm(toy_split, index, config, tmp_path / "m", progress=False)
+    assert [t for t, _ in calls] == ["manual:B-1"] * 3 + ["manual:2-3"] * 3
+    assert [c["prompt"] for c in report.curve] == [t for t, _ in calls]
+    assert seen[:6] == [{"B-1"}] * 6 and all(s == {"2-3"} for s in seen[6:])
+    assert report.keyinfo_best == {"step": 2, "valid_ndcg@10": 0.5}
+    assert report.best_step == 12 and report.best_valid_ndcg10 == pytest.approx(0.03)
+    # the word phase starts from the key-info phase's best weights (step 2), not its last (step 6)
+    first_word_step = [c["step"] for c in report.curve].index(8)
+    assert not torch.equal(weights[0], weights[2])
+    moved_from_best = (weights[first_word_step] - weights[0]).abs().sum()
+    moved_from_last = (weights[first_word_step] - weights[2]).abs().sum()
+    assert moved_from_best < moved_from_last
+
+
+def test_two_phase_training_resumes_to_the_same_weights(toy_split, tmp_path) -> None:
+    index = build_item_index(toy_split.data, "random", seed=0)
+    config = preset("tiny", max_steps=12, keyinfo_steps=6, eval_every=3, direct_candidates=6, sequential_candidates=4,
+                    two_phase=True, word_learning_rate=1e-3)
+    full, full_report = train_rlm(toy_split, index, config, tmp_path / "a", progress=False)
+    # stop inside the word phase (a time limit of 0 s ends the run after one step at a time)
+    for _ in range(8):
+        _, part = train_rlm(toy_split, index, dataclasses.replace(config, time_limit_s=0.0), tmp_path / "b",
+                            progress=False)
+    assert part.stopped_by == "time_limit" and 6 < part.steps < 12
+    resumed, report = train_rlm(toy_split, index, config, tmp_path / "b", progress=False)
+    assert report.steps == 12 and report.keyinfo_best == full_report.keyinfo_best
+    for name, tensor in full.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+
+
+def test_keyinfo_conditional_mixes_bare_conditional_questions_into_the_key_info_phase(genre_split, tmp_path,
+                                                                                     monkeypatch) -> None:
+    seen: list[set[str]] = []
+    original = SampleBuilder.batch
+
+    def recording(self, size):
+        out = original(self, size)
+        seen.append({template for _, _, template in out})
+        return out
+
+    monkeypatch.setattr(SampleBuilder, "batch", recording)
+    index = build_item_index(genre_split.data, "random", seed=0)
+    config = preset("tiny", max_steps=40, keyinfo_steps=30, eval_every=40, direct_candidates=4, sequential_candidates=4,
+                    family_weights=(("sequential", 1.0),), templates=("2-3",), two_phase=True, keyinfo_conditional=0.5)
+    train_rlm(genre_split, index, config, tmp_path / "m", progress=False)
+    first = set().union(*seen[:30])
+    assert first == {"B-1", "C-2", "C-7"} and set().union(*seen[30:]) == {"2-3"}
+    with pytest.raises(ValueError, match="keyinfo_conditional"):
+        TrainConfig(keyinfo_conditional=1.0)

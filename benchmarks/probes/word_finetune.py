@@ -1,10 +1,10 @@
 """Probe (2026-12-02): fine-tune a trained RLM on template words (sequential 2-1..2-6 + conditional),
 keep the best manual 2-3 validation checkpoint, score test prompts.
 
-    python benchmarks/probes/word_finetune.py MODEL STEPS LR THREADS COND_SHARE [title]
+    python benchmarks/probes/word_finetune.py MODEL STEPS LR THREADS COND_SHARE [title|all|C-2,C-7,...] [last]
 
 AdamW, 50 warm-up steps, cosine to 0, batch 256, seed 0, validation every 200 steps (943 users);
-"title": conditional = C-6/C-7 only. Results: benchmarks/results/rlm_probes_ml-100k.json.
+conditional templates: "all" (C-1..C-7, the default), "title" (C-6/C-7) or a comma list; "last": the last weights are scored too. Results: benchmarks/results/rlm_probes_ml-100k.json.
 """
 import json, random, sys, time
 import numpy as np, torch
@@ -20,7 +20,8 @@ bundle, split = load_rlm_with_split(src, device="cpu")
 model, tok = bundle.model, bundle.tokenizer
 SEQ = ("2-1", "2-2", "2-3", "2-4", "2-5", "2-6")
 fw = (("sequential", 1 - cond), ("conditional", cond)) if cond else (("sequential", 1.0),)
-CT = ("C-6", "C-7") if len(sys.argv) > 6 and sys.argv[6] == "title" else ("C-1", "C-2", "C-3", "C-4", "C-5", "C-6", "C-7")
+kind = sys.argv[6] if len(sys.argv) > 6 else "all"
+CT = {"title": ("C-6", "C-7"), "all": ("C-1", "C-2", "C-3", "C-4", "C-5", "C-6", "C-7")}.get(kind) or tuple(kind.split(","))
 cfg = TrainConfig(family_weights=fw, templates=SEQ + CT,
                   item_separator="", user_tokens=False, whole_word_embeddings=False, max_history=20, seed=0)
 rng = random.Random(0); torch.manual_seed(0)
@@ -40,7 +41,11 @@ for step in range(1, steps + 1):
         v = score("valid", "manual:2-3")
         print(step, round(time.time() - t0), "val 2-3", round(v, 4), flush=True)
         if v > best[0]: best = (v, {k: x.clone() for k, x in model.state_dict().items()}, step)
+def report(label):
+    res = {s: score("test", s) for s in ["manual:B-1", "manual:2-3", "manual:2-13", "keyinfo", "random:0", "random:1", "random:2"]}
+    res["random_drop"] = 1 - np.mean([res[f"random:{i}"] for i in range(3)]) / res["manual:2-3"]
+    print(label, {k: round(float(v), 4) for k, v in res.items()}, flush=True)
+if "last" in sys.argv[7:]:
+    report(f"last step {steps}")
 model.load_state_dict(best[1])
-res = {s: score("test", s) for s in ["manual:B-1", "manual:2-3", "manual:2-13", "keyinfo", "random:0", "random:1", "random:2"]}
-res["random_drop"] = 1 - np.mean([res[f"random:{i}"] for i in range(3)]) / res["manual:2-3"]
-print("best step", best[2], "val", round(best[0], 4), {k: round(float(v), 4) for k, v in res.items()}, flush=True)
+report(f"best step {best[2]} val {best[0]:.4f}")

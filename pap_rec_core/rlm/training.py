@@ -2,7 +2,8 @@
 
 The recipe (``RECIPE``, used by the ``demo`` and ``full`` presets) is the one the ablation ladder
 (``benchmarks/rlm_ladder.py``) supports: item embeddings initialised from training transitions
-(:mod:`pap_rec_core.rlm.item_init`), most steps on the key info alone (short prompts: fast), then P5's
+(:mod:`pap_rec_core.rlm.item_init`) and two phases: most steps on the key info alone (short prompts: fast),
+a training of its own with its own schedule and best checkpoint; then, from its best weights, P5's
 sequential templates with conditional questions (words that change the answer) and a little direct
 recommendation. Any other mixture of task families (rating, item metadata, explanation, history
 questions) and templates is a ``TrainConfig`` away; unseen templates (2-13, 5-8) are never trained on.
@@ -80,6 +81,17 @@ class TrainConfig:
     # words, short prompts, ~2x the samples/s on ml-100k), the rest the families and templates below;
     # with a time limit, the key-info phase also ends at its share of it (keyinfo_steps / max_steps)
     keyinfo_steps: int = 0
+    # two_phase: the key-info phase is a training of its own (warm-up and cosine decay over keyinfo_steps,
+    # its best weights chosen by the key info's validation, B-1); the word phase then starts from those
+    # weights with a fresh AdamW state, word_learning_rate, word_warmup_steps and a cosine to max_steps, and
+    # the model is chosen among its validations (select_prompt). False: one schedule over both phases.
+    two_phase: bool = False
+    # this share of the key-info phase's samples asks a bare conditional question instead (C-2: the key info
+    # and a genre, C-7: the key info and a title word; those the dataset has): still short prompts, and a
+    # word that changes the answer from the start. 0: the key info alone.
+    keyinfo_conditional: float = 0.0
+    word_learning_rate: float | None = None  # the word phase's learning rate (None: learning_rate)
+    word_warmup_steps: int = 50
     # restrict training to these template ids (a family none of them belongs to: all its seen templates)
     templates: tuple[str, ...] = ()
     position_sampling: str = "position"  # position: every training position alike (SASRec) | user: users alike
@@ -106,6 +118,15 @@ class TrainConfig:
             raise ValueError("max_steps and batch_size must be >= 1")
         if not 0 <= self.keyinfo_steps <= self.max_steps:
             raise ValueError(f"keyinfo_steps must be in [0, max_steps={self.max_steps}]; got {self.keyinfo_steps}")
+        if self.two_phase and not 0 < self.keyinfo_steps < self.max_steps:
+            raise ValueError("two_phase needs 0 < keyinfo_steps < max_steps (steps in both phases); "
+                             f"got keyinfo_steps={self.keyinfo_steps}, max_steps={self.max_steps}")
+        if self.word_learning_rate is not None and not self.word_learning_rate > 0:
+            raise ValueError(f"word_learning_rate must be > 0 (or None); got {self.word_learning_rate}")
+        if not 0.0 <= self.keyinfo_conditional < 1.0:
+            raise ValueError(f"keyinfo_conditional must be in [0, 1); got {self.keyinfo_conditional}")
+        if self.word_warmup_steps < 0:
+            raise ValueError(f"word_warmup_steps must be >= 0; got {self.word_warmup_steps}")
         if self.mask_history_loss and not self.item_tokens:
             raise ValueError("mask_history_loss needs single-token items (item_tokens=True)")
         object.__setattr__(self, "templates", tuple(str(t) for t in self.templates))
@@ -152,25 +173,29 @@ class TrainConfig:
         return cls(**d)
 
 
-# The recipe of the RLMs trained here (benchmarks/results/rlm_ladder_ml-100k.md explains each part):
-# item embeddings from training transitions; a small T5 (d_model 64, dropout 0.1); most steps on the key
-# info alone (history -> next item, short prompts: fast), then P5's sequential templates 2-1 ... 2-6 with
-# conditional questions (C-1 ... C-5: the next item of a named genre, liked, disliked: words that matter)
-# and a little direct recommendation (5-5 ... 5-7); user tokens, whole-word embeddings, no " , " between
-# items; AdamW 2e-3 with cosine decay; the best validation checkpoint (manual 2-3) is kept.
+# The recipe of the RLMs trained here (benchmarks/results/rlm_ladder_ml-100k.md and rlm_probes_ml-100k.json
+# explain each part): item embeddings from training transitions; a small T5 (d_model 64, dropout 0.1); two
+# phases. The key-info phase (history -> next item, template B-1: short prompts, fast) is a training of its
+# own: AdamW 2e-3, warm-up and cosine decay over its steps, its best weights chosen by its own validation.
+# The word phase starts from them: P5's sequential templates 2-1 ... 2-6, conditional questions whose
+# answer depends on a word (C-1/C-2: the next item of a named genre; C-6/C-7: the next item with a named
+# title word) and a little direct recommendation (5-5 ... 5-7), AdamW 5e-4 with its own warm-up and cosine;
+# the model is its best validation checkpoint (manual 2-3). No user tokens, no whole-word embeddings, no
+# " , " between items (each was neutral or a cost in the ladder; fewer parameters on large datasets).
 RECIPE: dict[str, Any] = dict(
     batch_size=256, d_model=64, d_ff=256, d_kv=16, num_heads=4, num_layers=2, num_decoder_layers=2,
     dropout_rate=0.1, learning_rate=2e-3, warmup_steps=100, lr_schedule="cosine", keep="best",
-    family_weights=(("sequential", 0.65), ("conditional", 0.3), ("direct", 0.05)),
-    templates=("2-1", "2-2", "2-3", "2-4", "2-5", "2-6", "C-1", "C-2", "C-3", "C-4", "C-5", "5-5", "5-6", "5-7"),
-    item_separator="", user_tokens=True, whole_word_embeddings=True, item_init=ItemInit.TRANSITION_SVD.value,
+    two_phase=True, word_learning_rate=5e-4, word_warmup_steps=50,
+    family_weights=(("sequential", 0.35), ("conditional", 0.6), ("direct", 0.05)),
+    templates=("2-1", "2-2", "2-3", "2-4", "2-5", "2-6", "C-1", "C-2", "C-6", "C-7", "5-5", "5-6", "5-7"),
+    item_separator="", user_tokens=False, whole_word_embeddings=False, item_init=ItemInit.TRANSITION_SVD.value,
 )
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The workbench's cold start: < 15 minutes on a 2-core CPU (see benchmarks/results/rlm_ml-100k_demo.md).
-    "demo": dict(RECIPE, max_steps=2800, keyinfo_steps=2300, eval_every=350, time_limit_s=14 * 60),
-    # The committed embedded model (models/ml-100k): ~1 hour on the 2-core CPU.
-    "full": dict(RECIPE, max_steps=10000, keyinfo_steps=8000, eval_every=500, time_limit_s=110 * 60),
+    "demo": dict(RECIPE, max_steps=3200, keyinfo_steps=2400, eval_every=200, time_limit_s=14 * 60),
+    # The committed embedded model (models/ml-100k): ~35 minutes on one thread of the 2-core CPU.
+    "full": dict(RECIPE, max_steps=9000, keyinfo_steps=8000, eval_every=200, time_limit_s=110 * 60),
     # For tests: seconds.
     "tiny": dict(max_steps=30, batch_size=8, d_model=16, d_ff=32, d_kv=8, num_heads=2, num_layers=1,
                  num_decoder_layers=1, sp_vocab_size=200, eval_every=15, eval_users=20, warmup_steps=5,
@@ -224,6 +249,7 @@ class TrainReport:
     curve: list[dict[str, float]] = field(default_factory=list)
     stopped_by: str = "max_steps"
     keyinfo_steps: int = 0  # steps trained on the key info alone (fewer than configured: time share reached)
+    keyinfo_best: dict[str, float] | None = None  # two_phase: the key-info phase's best step and validation (B-1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -269,22 +295,25 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
     model = RecLM(config.rlm_config(tok.vocab_size)).to(device)
     init_embeddings(model, tok, split, config)
     builder = SampleBuilder(split, tok, config, rng)
-    keyinfo = SampleBuilder(split, tok, replace(config, family_weights=(("sequential", 1.0),), templates=("B-1",)),
-                            rng) if config.keyinfo_steps else None
+    keyinfo = SampleBuilder(split, tok, keyinfo_config(config), rng) if config.keyinfo_steps else None
+    keyinfo_end = config.keyinfo_steps  # (read by the schedule: the time limit may end the key-info phase early)
     opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(config, s))
-    if validate is None:
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(config, s, keyinfo_end))
+    custom_validate = validate
+    users = selection_users(split, config) if validate is None else None
+
+    def score(prompt: str) -> float:
+        """Validation NDCG@10 of the current weights with ``prompt`` (or the caller's ``validate``)."""
+        if custom_validate is not None:
+            return custom_validate(model, tok)
         from pap_rec_core.rlm.evaluate import validation_ndcg10
 
-        users = selection_users(split, config)
-
-        def validate(m: RecLM, t: RecTokenizer) -> float:
-            return validation_ndcg10(m, t, split, users=users, max_history=config.max_history,
-                                     template=config.select_prompt)
+        return validation_ndcg10(model, tok, split, users=users, max_history=config.max_history, template=prompt)
 
     state_path = out_dir / STATE_FILE
     step, elapsed, best, best_step, curve = 0, 0.0, -1.0, 0, []
-    keyinfo_end = config.keyinfo_steps
+    word_phase = False  # two_phase: the word phase has started (from the key-info phase's best weights)
+    keyinfo_best: dict[str, float] | None = None  # two_phase: the key-info phase's chosen step and validation
     best_state: dict[str, torch.Tensor] | None = None
     if state_path.is_file():
         state = torch.load(state_path, map_location=device, weights_only=True)
@@ -303,6 +332,7 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
         step, elapsed, best, best_step, curve = state["step"], state["elapsed"], state["best"], state["best_step"], state["curve"]
         best_state = state["best_state"]
         keyinfo_end = state.get("keyinfo_end", config.keyinfo_steps)
+        word_phase, keyinfo_best = state.get("word_phase", False), state.get("keyinfo_best")
         log.info("resuming from step %d (%.0f s already trained)", step, elapsed)
 
     def save_state() -> None:
@@ -310,7 +340,8 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
         torch.save({"config": config.to_dict(), "model": model.state_dict(), "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict(), "python_rng": rng.getstate(), "torch_rng": torch.get_rng_state(),
                     "step": step, "elapsed": elapsed, "best": best, "best_step": best_step, "curve": curve,
-                    "best_state": best_state, "keyinfo_end": keyinfo_end}, tmp)
+                    "best_state": best_state, "keyinfo_end": keyinfo_end, "word_phase": word_phase,
+                    "keyinfo_best": keyinfo_best}, tmp)
         tmp.replace(state_path)
 
     stopped_by = "max_steps"
@@ -323,13 +354,27 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
         """Validate the current weights: a point of the curve, and the best weights if they are best
         (or ``keep``)."""
         nonlocal best, best_step, best_state
+        prompt = "manual:B-1" if config.two_phase and not word_phase else config.select_prompt
         model.eval()
-        score = validate(model, tok)
+        value = score(prompt)
         model.train()
-        curve.append({"step": step, "loss": running, "valid_ndcg@10": score, "elapsed_s": elapsed})
-        if keep or score > best:
-            best, best_step = score, step
+        curve.append({"step": step, "loss": running, "valid_ndcg@10": value, "elapsed_s": elapsed, "prompt": prompt})
+        if keep or value > best:
+            best, best_step = value, step
             best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+
+    def start_word_phase() -> None:
+        """two_phase: the key-info phase's last weights are judged, its best weights kept; the word phase
+        starts from them with a fresh optimizer state (its own warm-up and cosine: ``lr_factor``) and
+        chooses its model among its own validations."""
+        nonlocal best, best_step, best_state, word_phase, keyinfo_best
+        if not curve or curve[-1]["step"] != step:
+            judge()
+        keyinfo_best = {"step": best_step, "valid_ndcg@10": best}
+        log.info("key-info phase: best validation (B-1) %.4f at step %d; word phase from there", best, best_step)
+        model.load_state_dict(best_state)
+        opt.state.clear()
+        best, best_step, best_state, word_phase = -1.0, step, None, True
 
     def out_of_patience() -> bool:
         return bool(config.patience) and sum(c["step"] > best_step for c in curve) >= config.patience
@@ -342,6 +387,8 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
             # so that the steps with template words happen before the limit stops the run
             log.info("key-info phase ends at step %d (its share of the time limit)", step)
             keyinfo_end = step
+        if config.two_phase and step >= keyinfo_end and not word_phase:
+            start_word_phase()
         source = keyinfo if step < keyinfo_end else builder
         samples = source.batch(config.batch_size)
         batch, labels = make_batch(samples, tok)
@@ -393,8 +440,8 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
     model.eval()
     report = TrainReport(steps=step, wall_s=elapsed, samples_per_s=step * config.batch_size / max(elapsed, 1e-9),
                          best_step=best_step, best_valid_ndcg10=best, curve=curve, stopped_by=stopped_by,
-                         keyinfo_steps=min(step, keyinfo_end))
-    trained = {t.id for f in builder.families for t in builder.templates[f]}
+                         keyinfo_steps=min(step, keyinfo_end), keyinfo_best=keyinfo_best)
+    trained = {t.id for b in (builder, keyinfo) if b is not None for f in b.families for t in b.templates[f]}
     metadata = {
         "dataset": {"name": split.data.name, "fingerprint": split.data.fingerprint(), "config": dataset_config},
         "split": split.config.to_dict(),
@@ -428,14 +475,39 @@ def _finished_run(out_dir: Path, device: torch.device) -> tuple[RLMBundle, Train
     return bundle, TrainReport(**bundle.metadata["train_report"])
 
 
-def lr_factor(config: TrainConfig, step: int) -> float:
-    """Learning-rate multiplier at ``step``: linear warm-up, then cosine decay to 0 at ``max_steps`` (or
-    constant)."""
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    if config.lr_schedule == "constant":
+KEYINFO_CONDITIONAL = ("C-2", "C-7")  # the bare conditional questions of keyinfo_conditional
+
+
+def keyinfo_config(config: TrainConfig) -> TrainConfig:
+    """The key-info phase's samples: template B-1 (the history alone), and with ``keyinfo_conditional`` that
+    share of bare conditional questions (``KEYINFO_CONDITIONAL``)."""
+    mix = config.keyinfo_conditional
+    if not mix:
+        return replace(config, family_weights=(("sequential", 1.0),), templates=("B-1",))
+    return replace(config, family_weights=(("sequential", 1.0 - mix), ("conditional", mix)),
+                   templates=("B-1",) + KEYINFO_CONDITIONAL)
+
+
+def lr_factor(config: TrainConfig, step: int, keyinfo_end: int | None = None) -> float:
+    """Learning-rate multiplier (of ``learning_rate``) at ``step``: linear warm-up, then cosine decay to 0
+    at ``max_steps`` (or constant). ``two_phase``: the same shape over the key-info phase (ending at
+    ``keyinfo_end``, by default ``keyinfo_steps``), then again over the word phase, from
+    ``word_learning_rate`` with ``word_warmup_steps``."""
+    if not config.two_phase:
+        return _warmup_decay(config.lr_schedule, step, config.warmup_steps, config.max_steps)
+    end = config.keyinfo_steps if keyinfo_end is None else keyinfo_end
+    if step < end:
+        return _warmup_decay(config.lr_schedule, step, config.warmup_steps, end)
+    scale = (config.word_learning_rate or config.learning_rate) / config.learning_rate
+    return scale * _warmup_decay(config.lr_schedule, step - end, config.word_warmup_steps, config.max_steps - end)
+
+
+def _warmup_decay(schedule: str, step: int, warmup: int, total: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
         return 1.0
-    progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
+    progress = (step - warmup) / max(1, total - warmup)
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
