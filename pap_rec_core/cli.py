@@ -421,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train-rlm", help="train an RLM from scratch (the presets' recipe: README, \"The recommendation language model\")")
     add_dataset_arguments(train)
     train.add_argument("--preset", choices=["demo", "full", "tiny"], default="demo",
-                       help="demo: < 15 min on a 2-core CPU; full: ~1 h (the committed model); tiny: seconds (tests)")
+                       help="demo: < 15 min on a 2-core CPU; full: ~35 min on one thread (the committed model); tiny: seconds (tests)")
     train.add_argument("--out", required=True, metavar="DIR", help="model directory (rerun to resume)")
     train.add_argument("--seed", type=int, default=0, help="seed of split, item index, sampling and init (default: 0)")
     train.add_argument("--item-index", choices=["random", "sequential", "given"], default="random",
