@@ -428,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="textual item ids (default: random; sequential is P5's leaky numbering)")
     train.add_argument("--negatives", type=int, default=99,
                        help="fixed negatives per user for the direct task's evaluation (default: 99)")
-    train.add_argument("--max-steps", type=int, help="override the preset's number of steps")
+    train.add_argument("--max-steps", type=int, help="override the preset's number of steps (the key-info phase keeps its share)")
     train.add_argument("--time-limit", type=float, metavar="MIN", help="override the preset's time limit (minutes)")
     train.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     train.add_argument("--mask-history-loss", action="store_true",

@@ -429,3 +429,12 @@ def test_keyinfo_conditional_mixes_bare_conditional_questions_into_the_key_info_
     assert first == {"B-1", "C-2", "C-7"} and set().union(*seen[30:]) == {"2-3"}
     with pytest.raises(ValueError, match="keyinfo_conditional"):
         TrainConfig(keyinfo_conditional=1.0)
+
+
+def test_a_shorter_preset_keeps_the_key_info_share() -> None:
+    assert preset("demo", max_steps=400).keyinfo_steps == 300
+    assert preset("full", max_steps=900).keyinfo_steps == 800
+    assert preset("demo", max_steps=400, keyinfo_steps=100).keyinfo_steps == 100  # (as asked)
+    one = preset("demo", max_steps=1)
+    assert one.keyinfo_steps == 0 and not one.two_phase
+    assert preset("demo", max_steps=2).keyinfo_steps == 1

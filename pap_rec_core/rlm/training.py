@@ -204,9 +204,22 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset(name: str, **overrides: Any) -> TrainConfig:
+    """The named preset with ``overrides``. Overriding ``max_steps`` alone keeps the key-info phase's share
+    of the steps (e.g. ``demo`` at 400 steps: 300 key-info steps), so that a shorter run still has both
+    phases."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
-    return TrainConfig(preset=name, **{**PRESETS[name], **overrides})
+    fields = {**PRESETS[name], **overrides}
+    base = PRESETS[name]
+    if "max_steps" in overrides and "keyinfo_steps" not in overrides and base.get("keyinfo_steps"):
+        steps = fields["max_steps"]
+        keyinfo = int(round(base["keyinfo_steps"] / base["max_steps"] * steps))
+        if fields.get("two_phase"):
+            keyinfo = min(max(keyinfo, 1), steps - 1)  # (steps in both phases)
+            if keyinfo < 1:
+                fields["two_phase"] = False
+        fields["keyinfo_steps"] = max(0, keyinfo)
+    return TrainConfig(preset=name, **fields)
 
 
 # ----------------------------------------------------------------------------------------------------
