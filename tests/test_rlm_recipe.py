@@ -438,3 +438,20 @@ def test_a_shorter_preset_keeps_the_key_info_share() -> None:
     one = preset("demo", max_steps=1)
     assert one.keyinfo_steps == 0 and not one.two_phase
     assert preset("demo", max_steps=2).keyinfo_steps == 1
+
+
+def test_patience_ends_the_key_info_phase_not_the_run(toy_split, tmp_path, monkeypatch) -> None:
+    import pap_rec_core.rlm.evaluate as evaluate
+
+    index = build_item_index(toy_split.data, "random", seed=0)
+    scores = {"manual:B-1": iter([0.5, 0.1, 0.1, 0.1, 0.1]), "manual:2-3": iter([0.2, 0.1, 0.1, 0.1, 0.1])}
+    monkeypatch.setattr(evaluate, "validation_ndcg10",
+                        lambda model, tok, split, *, users, max_history, template: next(scores[template]))
+    config = preset("tiny", max_steps=20, keyinfo_steps=12, eval_every=2, direct_candidates=6, sequential_candidates=4,
+                    two_phase=True, patience=2)
+    _, report = train_rlm(toy_split, index, config, tmp_path / "m", progress=False)
+    # B-1 best at step 2, two validations without improvement (4, 6): the word phase starts at step 6
+    assert report.keyinfo_best == {"step": 2, "valid_ndcg@10": 0.5} and report.keyinfo_steps == 6
+    # the word phase: best at step 8, out of patience at step 12
+    assert report.stopped_by == "patience" and report.steps == 12 and report.best_step == 8
+    assert [c["prompt"] for c in report.curve] == ["manual:B-1"] * 3 + ["manual:2-3"] * 3

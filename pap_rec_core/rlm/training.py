@@ -392,7 +392,11 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
     def out_of_patience() -> bool:
         return bool(config.patience) and sum(c["step"] > best_step for c in curve) >= config.patience
 
-    step_limit = step if out_of_patience() else config.max_steps  # a resumed run may have waited enough
+    def keyinfo_phase() -> bool:  # two_phase: still in the key-info phase (patience ends the phase, not the run)
+        return config.two_phase and not word_phase
+
+    # a resumed run may have waited enough
+    step_limit = step if out_of_patience() and not keyinfo_phase() else config.max_steps
     while step < step_limit:
         if step < keyinfo_end and config.time_limit_s and \
                 time.perf_counter() - start_clock >= config.time_limit_s * config.keyinfo_steps / config.max_steps:
@@ -431,7 +435,10 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
         elapsed = time.perf_counter() - start_clock
         if step % config.eval_every == 0 or step == config.max_steps:
             judge()
-            if out_of_patience():
+            if out_of_patience() and keyinfo_phase():
+                log.info("key-info phase ends at step %d (out of patience); on to the words", step)
+                keyinfo_end = step
+            elif out_of_patience():
                 stopped_by = "patience"
                 break
         if config.checkpoint_every_s and time.perf_counter() - last_ckpt > config.checkpoint_every_s:
