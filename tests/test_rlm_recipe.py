@@ -277,7 +277,9 @@ def test_train_rlm_set_overrides_parse_json_values_and_refuse_unknown_fields() -
         parse_settings(["dropout_rate"])
 
 
-def test_keyinfo_steps_train_the_history_alone_first(toy_split, tmp_path, monkeypatch) -> None:
+@pytest.fixture
+def batch_templates(monkeypatch) -> list[set[str]]:
+    """The template ids of every training batch drawn (``SampleBuilder.batch``), in order."""
     seen: list[set[str]] = []
     original = SampleBuilder.batch
 
@@ -287,6 +289,11 @@ def test_keyinfo_steps_train_the_history_alone_first(toy_split, tmp_path, monkey
         return out
 
     monkeypatch.setattr(SampleBuilder, "batch", recording)
+    return seen
+
+
+def test_keyinfo_steps_train_the_history_alone_first(toy_split, tmp_path, batch_templates) -> None:
+    seen = batch_templates
     index = build_item_index(toy_split.data, "random", seed=0)
     config = preset("tiny", max_steps=8, keyinfo_steps=3, eval_every=8, direct_candidates=6, sequential_candidates=4,
                     family_weights=(("sequential", 1.0),), templates=("2-3", "2-6"))
@@ -353,7 +360,8 @@ def test_two_phase_schedule_restarts_at_the_word_phase() -> None:
         TrainConfig(word_learning_rate=0.0)
 
 
-def test_two_phase_training_chooses_each_phase_by_its_own_prompt(toy_split, tmp_path, monkeypatch) -> None:
+def test_two_phase_training_chooses_each_phase_by_its_own_prompt(toy_split, tmp_path, monkeypatch,
+                                                                  batch_templates) -> None:
     import pap_rec_core.rlm.evaluate as evaluate
 
     index = build_item_index(toy_split.data, "random", seed=0)
@@ -368,15 +376,7 @@ def test_two_phase_training_chooses_each_phase_by_its_own_prompt(toy_split, tmp_
         return scores[template][sum(t == template for t, _ in calls) - 1]
 
     monkeypatch.setattr(evaluate, "validation_ndcg10", fake)
-    seen: list[set[str]] = []
-    original = SampleBuilder.batch
-
-    def recording(self, size):
-        out = original(self, size)
-        seen.append({template for _, _, template in out})
-        return out
-
-    monkeypatch.setattr(SampleBuilder, "batch", recording)
+    seen = batch_templates
     config = preset("tiny", max_steps=12, keyinfo_steps=6, eval_every=2, direct_candidates=6, sequential_candidates=4,
                     family_weights=(("sequential", 1.0),), templates=("2-3",), two_phase=True,
                     word_learning_rate=1e-3, word_warmup_steps=2)
@@ -411,16 +411,8 @@ def test_two_phase_training_resumes_to_the_same_weights(toy_split, tmp_path) -> 
 
 
 def test_keyinfo_conditional_mixes_bare_conditional_questions_into_the_key_info_phase(genre_split, tmp_path,
-                                                                                     monkeypatch) -> None:
-    seen: list[set[str]] = []
-    original = SampleBuilder.batch
-
-    def recording(self, size):
-        out = original(self, size)
-        seen.append({template for _, _, template in out})
-        return out
-
-    monkeypatch.setattr(SampleBuilder, "batch", recording)
+                                                                                     batch_templates) -> None:
+    seen = batch_templates
     index = build_item_index(genre_split.data, "random", seed=0)
     config = preset("tiny", max_steps=40, keyinfo_steps=30, eval_every=40, direct_candidates=4, sequential_candidates=4,
                     family_weights=(("sequential", 1.0),), templates=("2-3",), two_phase=True, keyinfo_conditional=0.5)

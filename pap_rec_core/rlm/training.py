@@ -214,11 +214,11 @@ def preset(name: str, **overrides: Any) -> TrainConfig:
     if "max_steps" in overrides and "keyinfo_steps" not in overrides and base.get("keyinfo_steps"):
         steps = fields["max_steps"]
         keyinfo = int(round(base["keyinfo_steps"] / base["max_steps"] * steps))
-        if fields.get("two_phase"):
+        if fields.get("two_phase") and steps < 2:
+            fields["two_phase"], keyinfo = False, 0  # (one step cannot have two phases)
+        elif fields.get("two_phase"):
             keyinfo = min(max(keyinfo, 1), steps - 1)  # (steps in both phases)
-            if keyinfo < 1:
-                fields["two_phase"] = False
-        fields["keyinfo_steps"] = max(0, keyinfo)
+        fields["keyinfo_steps"] = keyinfo
     return TrainConfig(preset=name, **fields)
 
 
@@ -363,11 +363,14 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
     running = None
     model.train()
 
+    def keyinfo_phase() -> bool:  # two_phase: still in the key-info phase (patience ends the phase, not the run)
+        return config.two_phase and not word_phase
+
     def judge(keep: bool = False) -> None:
         """Validate the current weights: a point of the curve, and the best weights if they are best
         (or ``keep``)."""
         nonlocal best, best_step, best_state
-        prompt = "manual:B-1" if config.two_phase and not word_phase else config.select_prompt
+        prompt = "manual:B-1" if keyinfo_phase() else config.select_prompt
         model.eval()
         value = score(prompt)
         model.train()
@@ -392,9 +395,6 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
     def out_of_patience() -> bool:
         return bool(config.patience) and sum(c["step"] > best_step for c in curve) >= config.patience
 
-    def keyinfo_phase() -> bool:  # two_phase: still in the key-info phase (patience ends the phase, not the run)
-        return config.two_phase and not word_phase
-
     # a resumed run may have waited enough
     step_limit = step if out_of_patience() and not keyinfo_phase() else config.max_steps
     while step < step_limit:
@@ -404,7 +404,7 @@ def train_rlm(split: Split, index: ItemIndex, config: TrainConfig, out_dir: str 
             # so that the steps with template words happen before the limit stops the run
             log.info("key-info phase ends at step %d (its share of the time limit)", step)
             keyinfo_end = step
-        if config.two_phase and step >= keyinfo_end and not word_phase:
+        if keyinfo_phase() and step >= keyinfo_end:
             start_word_phase()
         source = keyinfo if step < keyinfo_end else builder
         samples = source.batch(config.batch_size)
