@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -29,13 +31,19 @@ from pap_rec_core.experiments import surrogate_correlation  # noqa: E402
 KEYS = ["hit@5", "ndcg@5", "hit@10", "ndcg@10"]
 
 
-def run_name(n_shared: int, n_personal: int, rule: str, holdout: int) -> str:
-    """``s5p1`` for the paper's rule; ``s5p1-tiebreak-h3`` for another rule / a personal holdout."""
+def run_name(n_shared: int, n_personal: int, rule: str, holdout: int, surrogate: str = "exact",
+             shared_holdout: int = 0) -> str:
+    """``s5p1`` for the paper's rule and the exact surrogate; ``s5p1-tiebreak-h3`` for another rule / a
+    personal holdout, ``-sh3`` for a shared holdout, ``-ndcg`` for another surrogate."""
     name = f"s{n_shared}p{n_personal}"
     if n_personal and rule != "strict":
         name += "-tiebreak"
     if n_personal and holdout:
         name += f"-h{holdout}"
+    if shared_holdout:
+        name += f"-sh{shared_holdout}"
+    if surrogate != "exact":
+        name += f"-{surrogate}"
     return name
 
 
@@ -47,10 +55,14 @@ def main(argv=None) -> None:
     p.add_argument("--shared", type=int, default=5)
     p.add_argument("--personal", default="0,1,2,3", help="personal-slot counts, comma-separated")
     p.add_argument("--iterations", type=int, default=5)
-    p.add_argument("--surrogate", default="exact", choices=["exact", "beam", "likelihood"])
+    p.add_argument("--surrogate", default="exact", choices=["exact", "ndcg", "beam", "likelihood"])
     p.add_argument("--personal-rule", default="strict", choices=["strict", "likelihood-tiebreak"])
     p.add_argument("--personal-holdout", type=int, default=0, metavar="N",
                    help="personal rounds also judge on each user's last N training items")
+    p.add_argument("--shared-holdout", type=int, default=0, metavar="N",
+                   help="shared rounds also judge on each user's last N training items")
+    p.add_argument("--judge-holdouts", default="0", metavar="N,...",
+                   help="held-out training items of the judges whose correlation with test is measured (default: 0)")
     p.add_argument("--users", type=int, default=None, help="first N validation users (default: all)")
     p.add_argument("--max-candidates", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
@@ -73,8 +85,10 @@ def main(argv=None) -> None:
     for n_personal in [int(x) for x in args.personal.split(",")]:
         config = SearchConfig(n_shared=args.shared, n_personal=n_personal, iterations=args.iterations,
                               surrogate=args.surrogate, personal_rule=args.personal_rule, max_users=args.users,
-                              personal_holdout=args.personal_holdout if n_personal else 0, seed=args.seed)
-        run_dir = args.runs_dir / run_name(args.shared, n_personal, args.personal_rule, args.personal_holdout)
+                              personal_holdout=args.personal_holdout if n_personal else 0,
+                              shared_holdout=args.shared_holdout, seed=args.seed)
+        run_dir = args.runs_dir / run_name(args.shared, n_personal, args.personal_rule, args.personal_holdout,
+                                           args.surrogate, args.shared_holdout)
         t0 = time.perf_counter()
         result = run_search(bundle, split, config, run_dir)
         runs[n_personal] = (run_dir, result, time.perf_counter() - t0)
@@ -104,7 +118,8 @@ def main(argv=None) -> None:
     first_dir, first_result, _ = runs[min(runs)]
     correlations, candidates = {}, []
     if first_result.config.n_personal == 0:
-        frame, corr = surrogate_correlation(bundle, split, first_result, users, args.max_candidates, econf)
+        frame, corr = surrogate_correlation(bundle, split, first_result, users, args.max_candidates, econf,
+                                            tuple(int(x) for x in args.judge_holdouts.split(",")))
         candidates = list(frame.candidate)
         if len(frame) >= 3:
             for row in corr.itertuples(index=False):
@@ -122,9 +137,10 @@ def main(argv=None) -> None:
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str))
     lines = [f"# PAP-REC findings: {report['dataset']}, {len(users)} users, test", "",
              f"Searches: {args.shared} shared slots, surrogate `{args.surrogate}`, {args.iterations} iterations, "
-             f"personal rule `{args.personal_rule}`, personal holdout {args.personal_holdout}, seed {args.seed}; model `{model_dir}`; first-token ranking "
+             f"personal rule `{args.personal_rule}`, personal holdout {args.personal_holdout}, shared holdout "
+             f"{args.shared_holdout}, seed {args.seed}; model `{model_dir}`; first-token ranking "
              f"over all items, history masked; paired bootstrap 95% CIs vs manual 2-3 (2,000 resamples). "
-             f"Regenerate: `python benchmarks/search_findings.py --iterations {args.iterations}`.", "",
+             f"Regenerate: `python benchmarks/search_findings.py {shlex.join(sys.argv[1:] if argv is None else argv)}`.", "",
              "| prompt | hit@5 | ndcg@5 | hit@10 | ndcg@10 | Δndcg@10 vs manual 2-3 [95% CI] | p |",
              "|---|---:|---:|---:|---:|---|---:|"]
     for r in rows:

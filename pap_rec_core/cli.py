@@ -272,7 +272,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                               ranking=args.ranking, max_explanation_tokens=args.max_explanation_tokens,
                               iterations=args.iterations, samples_per_user=args.samples_per_user,
                               max_users=args.users, personal_rule=args.personal_rule,
-                              personal_holdout=args.personal_holdout,
+                              personal_holdout=args.personal_holdout, shared_holdout=args.shared_holdout,
                               exclude_untrained=not args.allow_untrained, batch_size=args.batch_size, seed=args.seed)
     except ValueError as err:
         raise PapRecError(str(err)) from None
@@ -479,9 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--position", choices=["suffix", "prefix"], default="suffix",
                     help="slots after the key info (the paper) or before it")
     se.add_argument("--top-k", type=int, default=5, help="candidates per slot (default: %(default)s)")
-    se.add_argument("--surrogate", choices=["exact", "beam", "likelihood", "bleu-rouge"],
-                    help="validation judge: exact (NDCG@5+HR@5 from full ranks; the default), beam (the paper's), "
-                         "likelihood; explanation: bleu-rouge (BLEU-4 + 0.1 ROUGE-L, the default) or likelihood")
+    se.add_argument("--surrogate", choices=["exact", "ndcg", "beam", "likelihood", "bleu-rouge"],
+                    help="validation judge: exact (NDCG@5+HR@5 from full ranks; the default), ndcg (NDCG of the full "
+                         "ranking, no cut-off), beam (the paper's), likelihood; explanation: bleu-rouge (BLEU-4 + "
+                         "0.1 ROUGE-L, the default) or likelihood")
     se.add_argument("--max-explanation-tokens", type=int, default=32,
                     help="explanation task: greedy tokens generated per prompt (default: %(default)s)")
     se.add_argument("--ranking", choices=["first-token", "exact"], default="first-token",
@@ -492,6 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--personal-rule", choices=["strict", "likelihood-tiebreak"], default="strict")
     se.add_argument("--personal-holdout", type=int, default=0, metavar="N",
                     help="personal rounds also judge on each user's last N training items (kept out of gradients)")
+    se.add_argument("--shared-holdout", type=int, default=0, metavar="N",
+                    help="shared rounds also judge on each user's last N training items (kept out of gradients)")
     se.add_argument("--allow-untrained", action="store_true",
                     help="allow tokens that never occurred in the RLM's training texts")
     se.add_argument("--engine", choices=["fast", "reference"], default="fast")

@@ -366,10 +366,13 @@ def published_reference(task: str, path: str | Path = PUBLISHED_FILE) -> pd.Data
 
 
 def surrogate_correlation(bundle, split, run, users: np.ndarray, max_candidates: int,
-                          config: EvaluationConfig = EvaluationConfig()) -> tuple[pd.DataFrame, pd.DataFrame]:
+                          config: EvaluationConfig = EvaluationConfig(),
+                          holdouts: tuple[int, ...] = (0,)) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Over the candidate shared prompts a shared-only search scored (at most ``max_candidates``): each
-    surrogate on validation (the run's users) and test NDCG@10 on ``users``, and their Spearman
-    correlations (NaN with fewer than 3 candidates)."""
+    judge on validation (the run's users) and test NDCG@10 on ``users``, and their Spearman
+    correlations (NaN with fewer than 3 candidates). A judge is a surrogate (exact, ndcg, beam,
+    likelihood) on the validation item, plus, for each N > 0 in ``holdouts``, on the validation item and
+    each user's last N training items (``kind+hN``: the judge of ``shared_holdout=N``)."""
     import torch
     from scipy.stats import spearmanr
 
@@ -388,14 +391,17 @@ def surrogate_correlation(bundle, split, run, users: np.ndarray, max_candidates:
         system="candidate", method="first-token", batch_size=128, users=users, config=config).summary()["ndcg@10"]
         for p in prompts]
     rows = []
-    for kind in ("exact", "beam", "likelihood"):
-        if run.config.task == "direct" and kind == "beam":
-            continue
-        search = PapRecSearch(bundle, split, SearchConfig(**{**run.config.to_dict(), "surrogate": kind}))
-        frame[f"valid {kind}"] = [float(search.values(torch.tensor(p).expand(len(search.users), -1))[0].mean())
-                                  for p in prompts]
-        rho = spearmanr(frame[f"valid {kind}"], frame["test ndcg@10"]).statistic if len(prompts) >= 3 else np.nan
-        rows.append({"surrogate": kind, "spearman vs test ndcg@10": float(rho), "candidates": len(prompts)})
+    for holdout in holdouts:
+        for kind in ("exact", "ndcg", "beam", "likelihood"):
+            if (run.config.task == "direct" or holdout) and kind == "beam":
+                continue  # (beam lists on the held-out rows too would double a slow column)
+            name = kind + (f"+h{holdout}" if holdout else "")
+            search = PapRecSearch(bundle, split, SearchConfig(**{**run.config.to_dict(), "surrogate": kind,
+                                                                 "shared_holdout": holdout}))
+            frame[f"valid {name}"] = [float(search.values(torch.tensor(p).expand(len(search.users), -1),
+                                                          search.shared_valid)[0].mean()) for p in prompts]
+            rho = spearmanr(frame[f"valid {name}"], frame["test ndcg@10"]).statistic if len(prompts) >= 3 else np.nan
+            rows.append({"surrogate": name, "spearman vs test ndcg@10": float(rho), "candidates": len(prompts)})
     return frame, pd.DataFrame(rows)
 
 

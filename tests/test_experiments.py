@@ -80,3 +80,23 @@ def test_dataset_config_for_path(tmp_path):
     assert dataset_config_for_path(tmp_path / "t.csv", user_col="u").user_col == "u"
     assert dataset_config_for_path(tmp_path / "t.csv").kind is SourceKind.TABLE
     assert dataset_config_for_path("ml-100k").kind is SourceKind.RECBOLE
+
+
+def test_surrogate_correlation_scores_each_judge_on_its_own_rows(toy_rlm, toy_split, tmp_path):
+    import torch
+
+    from pap_rec_core.experiments import shared_prompts_scored, surrogate_correlation
+    from pap_rec_core.search import PapRecSearch, SearchConfig, run_search
+    from pap_rec_core.search.events import read_trace
+
+    cfg = SearchConfig(n_shared=2, top_k=3, iterations=2)
+    run = run_search(toy_rlm, toy_split, cfg, tmp_path / "r")
+    frame, corr = surrogate_correlation(toy_rlm, toy_split, run, toy_split.eval_users, 5, holdouts=(0, 2))
+    assert corr.surrogate.tolist() == ["exact", "ndcg", "beam", "likelihood", "exact+h2", "ndcg+h2", "likelihood+h2"]
+    assert len(frame) == 5 and corr.candidates.eq(5).all()
+    search = PapRecSearch(toy_rlm, toy_split, SearchConfig(**{**cfg.to_dict(), "surrogate": "ndcg",
+                                                              "shared_holdout": 2}))
+    prompt = shared_prompts_scored(read_trace(run.run_dir), 2)[0]
+    expected = float(search.values(torch.tensor(prompt).expand(len(search.users), -1), search.shared_valid)[0].mean())
+    assert frame["valid ndcg+h2"][0] == pytest.approx(expected)
+    assert frame["valid ndcg+h2"][0] != pytest.approx(frame["valid ndcg"][0])  # more rows: another value

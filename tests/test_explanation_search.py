@@ -83,10 +83,12 @@ def test_explanation_layout_and_config():
     assert default_surrogate("explanation") == "bleu-rouge" and default_surrogate("sequential") == "exact"
     with pytest.raises(ValueError, match="bleu-rouge or likelihood"):
         SearchConfig(task="explanation", surrogate="exact")
-    with pytest.raises(ValueError, match="beam or exact or likelihood"):
+    with pytest.raises(ValueError, match="beam or exact or ndcg or likelihood"):
         SearchConfig(task="sequential", surrogate="bleu-rouge")
     with pytest.raises(ValueError, match="personal_holdout needs the sequential task"):
         SearchConfig(task="explanation", surrogate="bleu-rouge", personal_holdout=2)
+    with pytest.raises(ValueError, match="shared_holdout needs the sequential task"):
+        SearchConfig(task="direct", shared_holdout=2)
 
 
 def test_review_users_need_train_and_val_reviews(review_split, toy_split):

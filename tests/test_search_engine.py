@@ -30,10 +30,13 @@ def _same_search(a, b) -> None:
     assert _values(a) == pytest.approx(_values(b), rel=1e-5, abs=1e-6)
 
 
-@pytest.mark.parametrize(("surrogate", "holdout"), [("exact", 0), ("beam", 0), ("likelihood", 0), ("exact", 2)])
-def test_fast_and_reference_engines_take_the_same_decisions(toy_rlm, toy_split, surrogate, holdout) -> None:
+@pytest.mark.parametrize(("surrogate", "holdout", "shared_holdout"),
+                         [("exact", 0, 0), ("beam", 0, 0), ("likelihood", 0, 0), ("exact", 2, 0), ("ndcg", 0, 0),
+                          ("ndcg", 2, 3)])
+def test_fast_and_reference_engines_take_the_same_decisions(toy_rlm, toy_split, surrogate, holdout,
+                                                            shared_holdout) -> None:
     cfg = SearchConfig(**{**CFG.to_dict(), "surrogate": surrogate, "personal_rule": "likelihood-tiebreak",
-                          "personal_holdout": holdout})
+                          "personal_holdout": holdout, "shared_holdout": shared_holdout})
     fast = list(PapRecSearch(toy_rlm, toy_split, cfg, engine="fast").events())
     ref = list(PapRecSearch(toy_rlm, toy_split, cfg, engine="reference").events())
     _same_search(fast, ref)
@@ -149,6 +152,37 @@ def test_personal_holdout_judges_on_more_items_per_user(toy_rlm, toy_split) -> N
     prompts = search.training_prompts(0, "personal")
     for u, t in zip(prompts.users, prompts.targets):
         assert t not in toy_split.train[u][-2:]  # held-out items are not gradient targets
+
+
+def test_shared_holdout_judges_shared_rounds_on_held_out_items(toy_rlm, toy_split) -> None:
+    cfg = SearchConfig(n_shared=2, n_personal=1, top_k=3, iterations=2, shared_holdout=3, personal_holdout=1)
+    search = PapRecSearch(toy_rlm, toy_split, cfg)
+    assert search.shared_valid.rows_per_user.tolist() == [4] * len(search.users)
+    assert search.personal_valid.rows_per_user.tolist() == [2] * len(search.users)
+    assert search.valid.rows_per_user.tolist() == [1] * len(search.users)
+    for kind in ("shared", "personal"):  # the larger holdout is kept out of every gradient
+        prompts = search.training_prompts(0, kind)
+        for u, t in zip(prompts.users, prompts.targets):
+            train = toy_split.train[u]
+            assert t in train[: max(1, len(train) - 3)]
+    events = list(search.events())
+    tokens = search._tokens([e for e in events if e.event == "run_started"][0].shared,
+                            np.asarray([e for e in events if e.event == "run_started"][0].personal))
+    first = next(e for e in events if e.event == "candidates_scored")
+    assert first.current_value == pytest.approx(float(search.values(tokens, search.shared_valid)[0].mean()))
+    finished = events[-1]  # the recorded value stays the validation item's, whatever judged the rounds
+    final = search._tokens(finished.shared, np.asarray(finished.personal))
+    assert finished.value == pytest.approx(float(search.values(final)[0].mean()))
+
+
+def test_ndcg_surrogate_counts_every_rank() -> None:
+    from pap_rec_core.search.surrogate import ndcg5_plus_hit5, rank_value
+
+    ranks = np.array([1, 5, 6, 40, 1000])
+    assert rank_value("exact", ranks).tolist() == ndcg5_plus_hit5(ranks).tolist()
+    assert ndcg5_plus_hit5(ranks)[2:].tolist() == [0, 0, 0]
+    ndcg = rank_value("ndcg", ranks)
+    assert ndcg[0] == 1.0 and (np.diff(ndcg) < 0).all() and ndcg[-1] > 0
 
 
 @pytest.mark.parametrize("surrogate", ["exact", "likelihood"])

@@ -8,8 +8,8 @@ from typing import Any
 from pap_rec_core.configs import known_fields
 from pap_rec_core.prompts.layout import PromptLayout
 
-SURROGATES = ("beam", "exact", "likelihood", "bleu-rouge")
-TASK_SURROGATES = {"sequential": ("beam", "exact", "likelihood"), "direct": ("exact", "likelihood"),
+SURROGATES = ("beam", "exact", "ndcg", "likelihood", "bleu-rouge")
+TASK_SURROGATES = {"sequential": ("beam", "exact", "ndcg", "likelihood"), "direct": ("exact", "ndcg", "likelihood"),
                    "explanation": ("bleu-rouge", "likelihood")}
 PERSONAL_RULES = ("strict", "likelihood-tiebreak")
 
@@ -29,13 +29,16 @@ class SearchConfig:
     n_personal: int = 0
     position: str = "suffix"  # suffix (the paper) | prefix
     top_k: int = 5  # candidates per slot
-    surrogate: str = "exact"  # beam (the paper) | exact (ranks from full scores) | likelihood; explanation: bleu-rouge
+    # beam (the paper) | exact (NDCG@5 + HR@5 from full scores) | ndcg (NDCG of the full ranking, no cut-off:
+    # every user's rank counts) | likelihood; explanation: bleu-rouge
+    surrogate: str = "exact"
     ranking: str = "first-token"  # how `exact` ranks: first-token (single-token items) | exact
     iterations: int = 10  # alternations of one shared round and one personal round
     samples_per_user: int = 1  # training samples per user for each gradient
     max_users: int | None = None  # search on the first N validation users (None: all)
     personal_rule: str = "strict"  # strict (the paper) | likelihood-tiebreak
     personal_holdout: int = 0  # personal rounds also judge on each user's last N training items (held out)
+    shared_holdout: int = 0  # shared rounds also judge on each user's last N training items (held out)
     exclude_untrained: bool = True  # keep only tokens seen in the RLM's training texts
     max_history: int = 20
     batch_size: int = 128  # prompts per forward pass
@@ -52,21 +55,27 @@ class SearchConfig:
         for name in ("top_k", "iterations", "samples_per_user", "batch_size", "max_explanation_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
-        if self.personal_holdout < 0:
-            raise ValueError("personal_holdout must be >= 0")
+        if self.personal_holdout < 0 or self.shared_holdout < 0:
+            raise ValueError("personal_holdout and shared_holdout must be >= 0")
         allowed = TASK_SURROGATES.get(self.task, SURROGATES)
         if self.surrogate not in allowed:
             raise ValueError(f"the {self.task} task's search takes the {' or '.join(allowed)} surrogate, "
                              f"not {self.surrogate!r}")
-        if self.task != "sequential" and self.personal_holdout:
-            raise ValueError(f"personal_holdout needs the sequential task (the {self.task} task has no held-out "
-                             "training positions)")
+        for name in ("personal_holdout", "shared_holdout"):
+            if self.task != "sequential" and getattr(self, name):
+                raise ValueError(f"{name} needs the sequential task (the {self.task} task has no held-out "
+                                 "training positions)")
         self.layout  # validates task, slot counts and position
 
     @property
     def layout(self) -> PromptLayout:
         return PromptLayout(task=self.task, n_shared=self.n_shared, n_personal=self.n_personal,
                             position=self.position, max_history=self.max_history)
+
+    @property
+    def holdout(self) -> int:
+        """Training positions per user kept out of every gradient (the larger of the two holdouts)."""
+        return max(self.personal_holdout, self.shared_holdout)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

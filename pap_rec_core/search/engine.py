@@ -188,11 +188,19 @@ class PapRecSearch:
             valid_rows = [Row(r, split.history(int(u), Stage.VALID), int(targets[r]))
                           for r, u in enumerate(self.users)]
         self.valid = self._judge(valid_rows)  # the paper's: each user's validation item (or reviews)
-        holdout = [Row(r, train[: len(train) - j], int(train[len(train) - j]))
-                   for r, u in enumerate(self.users) for train in [split.train[int(u)]]
-                   for j in range(1, min(config.personal_holdout, len(train) - 1) + 1)]
-        self.personal_valid = self._judge(valid_rows + holdout) if holdout else self.valid
+        # personal / shared rounds may also judge on each user's last N training items (kept out of gradients)
+        self.personal_valid = self._with_holdout(valid_rows, config.personal_holdout)
+        self.shared_valid = (self.personal_valid if config.shared_holdout == config.personal_holdout
+                             else self._with_holdout(valid_rows, config.shared_holdout))
         self._clock0 = time.perf_counter()
+
+    def _with_holdout(self, valid_rows: list[Row], n: int) -> Judge:
+        """The validation judge, plus a row per held-out training position (each user's last ``n`` training
+        items, keeping at least one item of history)."""
+        holdout = [Row(r, train[: len(train) - j], int(train[len(train) - j]))
+                   for r, u in enumerate(self.users) for train in [self.split.train[int(u)]]
+                   for j in range(1, min(n, len(train) - 1) + 1)]
+        return self._judge(valid_rows + holdout) if holdout else self.valid
 
     def _prompts(self, rows: list[Row]) -> SlotPrompts:
         """The rows' prompts with placeholder slots (the task's key info from each row)."""
@@ -318,7 +326,7 @@ class PapRecSearch:
         rows = []
         for row, u in enumerate(self.users):  # every process draws every sample: the same stream
             train = self.split.train[int(u)]
-            usable = max(1, len(train) - self.config.personal_holdout)  # held-out positions stay out
+            usable = max(1, len(train) - self.config.holdout)  # held-out positions stay out
             for _ in range(self.config.samples_per_user):
                 if task == "explanation":
                     reviews = self._train_reviews[int(u)]
@@ -371,7 +379,7 @@ class PapRecSearch:
         it, n_shared = state.iteration, self.layout.n_shared
         t0 = time.perf_counter()
         tokens = self._tokens(state.shared, state.personal)
-        current, _ = self.values(tokens)
+        current, _ = self.values(tokens, self.shared_valid)
         grads, loss = self.gradients(self.training_prompts(it, "shared"), tokens)
         yield GradientComputed(time=self._now(), iteration=it, kind="shared", slots=list(range(n_shared)),
                                samples=len(self.users) * self.config.samples_per_user, loss=loss,
@@ -384,7 +392,7 @@ class PapRecSearch:
             t0 = time.perf_counter()
             scores = candidate_scores(mean_grad[slot], self.embedding, self.allowed, torch.tensor(state.shared[slot]))
             cands = top_candidates(scores, self.config.top_k)
-            vals, _ = self.values_of_candidates(tokens, slot, cands.expand(len(self.users), -1))
+            vals, _ = self.values_of_candidates(tokens, slot, cands.expand(len(self.users), -1), self.shared_valid)
             means = vals.mean(1)
             yield CandidatesScored(time=self._now(), iteration=it, slot=slot, current=state.shared[slot],
                                    current_value=value, candidates=cands.tolist(),
@@ -395,7 +403,7 @@ class PapRecSearch:
             if means[best] > value:
                 before = state.shared[slot]
                 state.shared[slot] = int(cands[best])
-                state.value = float(means[best])
+                state.value = self._validation_value(state, float(means[best]), self.shared_valid)
                 yield TokenAccepted(time=self._now(), iteration=it, slot=slot, before=before, after=state.shared[slot],
                                     before_text=self.tok.token_text(before),
                                     after_text=self.tok.token_text(state.shared[slot]), value_before=value,
@@ -436,12 +444,17 @@ class PapRecSearch:
             new = int(cands[r, choice[r]])
             changed[str(int(self.users[r]))] = [int(state.personal[r, p]), new]
             state.personal[r, p] = new
-        state.value = float(best_v.mean() if self.personal_valid is self.valid
-                            else self.values(self._tokens(state.shared, state.personal))[0].mean())
+        state.value = self._validation_value(state, float(best_v.mean()), self.personal_valid)
         yield PersonalRound(time=self._now(), iteration=it, slot=slot, users_changed=len(changed),
                             value_before=before_value, value_after=float(best_v.mean()), changed=changed,
                             seconds=time.perf_counter() - t0)
         return bool(changed)
+
+    def _validation_value(self, state: SearchState, judged: float, judge: Judge) -> float:
+        """The state's value on the validation items alone (``judged`` when the round's judge was that)."""
+        if judge is self.valid:
+            return judged
+        return float(self.values(self._tokens(state.shared, state.personal))[0].mean())
 
     # -- the run ----------------------------------------------------------------------------------
     def events(self, resume_from: SearchState | None = None) -> Iterator[SearchEvent]:

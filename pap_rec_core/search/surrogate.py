@@ -1,6 +1,8 @@
 """Surrogate metrics: cheap per-user judgements of a prompt on validation.
 
 ``exact``: NDCG@5 + HR@5 from the target's rank among all items (history masked, as in evaluation);
+``ndcg``: NDCG of that rank with no cut-off, 1 / log2(1 + rank) — smoother: a user whose target moves
+from rank 40 to 12 counts, where NDCG@5 + HR@5 is 0 for both;
 ``beam``: the paper's — beam search (20 beams, 5 returned), NDCG@5 + HR@5 of the returned list;
 ``likelihood``: log p(target | prompt). Every kind also returns the target's log-likelihood under the
 same scores, used as a tie-break by the ``likelihood-tiebreak`` personal rule. The explanation task:
@@ -32,6 +34,16 @@ def ndcg5_plus_hit5(ranks: np.ndarray) -> np.ndarray:
     return np.where(ranks <= 5, 1.0 + 1.0 / np.log2(ranks + 1.0), 0.0)
 
 
+def ndcg_all(ranks: np.ndarray) -> np.ndarray:
+    """NDCG of one relevant item at ``ranks`` (1-based) with no cut-off."""
+    return 1.0 / np.log2(np.asarray(ranks, dtype=np.float64) + 1.0)
+
+
+def rank_value(kind: str, ranks: np.ndarray) -> np.ndarray:
+    """The rank-based surrogates: ``exact`` (NDCG@5 + HR@5) and ``ndcg`` (no cut-off)."""
+    return ndcg_all(ranks) if kind == "ndcg" else ndcg5_plus_hit5(ranks)
+
+
 @torch.no_grad()
 def surrogate_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedBatch, targets: np.ndarray,
                      history_mask: np.ndarray | None, ranking: str = "first-token",
@@ -52,7 +64,7 @@ def surrogate_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedB
     lik = scores[np.arange(len(targets)), targets].astype(np.float64)
     if kind == "likelihood":
         return lik, lik
-    return ndcg5_plus_hit5(ranks_from_scores(scores, targets, history_mask)), lik
+    return rank_value(kind, ranks_from_scores(scores, targets, history_mask)), lik
 
 
 @torch.no_grad()
@@ -67,7 +79,7 @@ def direct_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedBatc
     lik = scores[np.arange(len(target_col)), target_col]
     if kind == "likelihood":
         return lik, lik
-    return ndcg5_plus_hit5(ranks_from_scores(scores, target_col)), lik
+    return rank_value(kind, ranks_from_scores(scores, target_col)), lik
 
 
 @torch.no_grad()
