@@ -368,8 +368,8 @@ def cmd_export_plots(args: argparse.Namespace) -> int:
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     report = export_run_report(figures, tables, args.out, formats)
     print(f"wrote {len(report.written)} files to {args.out}")
-    for fmt, why in report.errors.items():
-        print(f"pap-rec: warning: {fmt} export failed ({why}); HTML and CSV were written", file=sys.stderr)
+    if report.errors:
+        print(f"pap-rec: warning: {report.problem()}", file=sys.stderr)
     return 1 if report.errors else 0
 
 

@@ -165,6 +165,15 @@ class ExportReport:
     def ok(self) -> bool:
         return not self.errors
 
+    def problem(self) -> str | None:
+        """One line for the user when static formats failed (None when every format was written)."""
+        if not self.errors:
+            return None
+        fmts = "/".join(f.upper() for f in self.errors)
+        why = next(iter(self.errors.values()))
+        return (f"{fmts} not written: static images need Chromium (apt-get install -y chromium); "
+                f"HTML and CSV were written ({why})")
+
 
 def export_figures(figures: Mapping[str, object], out_dir: str | Path, formats: Sequence[str] = FORMATS,
                    scale: float = 2.0) -> ExportReport:

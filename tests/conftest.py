@@ -289,3 +289,19 @@ def disk_rlm_dir(tmp_path_factory) -> Path:
 def toy_recbole() -> Callable[..., Path]:
     """The ``write_toy_recbole`` builder, as a fixture."""
     return write_toy_recbole
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The system Chromium (the real-browser test; static PNG/SVG/PDF export through kaleido). Outside CI a
+    machine without it skips these tests with the install hint; on CI (.ci/run installs it) they fail."""
+    import os
+
+    if not Path(CHROMIUM).is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing on CI (.ci/run installs it with apt)")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)")
+    return CHROMIUM

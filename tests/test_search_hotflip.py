@@ -54,8 +54,10 @@ def test_layout_rejects_wrong_slot_counts_and_direct_without_candidates() -> Non
         PromptLayout(n_shared=2).parts(0, np.array([1]), shared=[5])
     with pytest.raises(ValueError, match="candidate list"):
         PromptLayout(task="direct").parts(0, np.array([1]), shared=[5] * 5)
-    with pytest.raises(ValueError, match="at least one slot"):
+    with pytest.raises(ValueError, match="choose at least one shared or personal token"):
         PromptLayout(n_shared=0)
+    with pytest.raises(ValueError, match="cannot be negative"):
+        PromptLayout(n_shared=-1, n_personal=2)
     assert PromptLayout.from_dict(PromptLayout(n_personal=2, position="prefix").to_dict()) == PromptLayout(
         n_personal=2, position="prefix")
 

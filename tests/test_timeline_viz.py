@@ -98,11 +98,12 @@ def test_export_writes_every_format_and_html_survives_a_broken_kaleido(toy_run, 
     monkeypatch.setattr(pio, "write_images", broken)
     report = viz.export_figures(figures, tmp_path / "x")
     assert not report.ok and "no Chromium" in report.errors["png"]
+    assert report.problem().startswith("PNG/SVG/PDF not written: static images need Chromium")
     assert sorted(p.name for p in report.written) == ["step_times.html", "surrogate_curve.html", "token_grid.html"]
     assert b"plotly" in (tmp_path / "x" / "token_grid.html").read_bytes()[:200000]
 
 
-def test_export_plots_cli(disk_rlm_dir, tmp_path, capsys):
+def test_export_plots_cli(disk_rlm_dir, tmp_path, capsys, chromium):
     from pap_rec_core.cli import main
     from pap_rec_core.rlm.checkpoint import load_rlm_with_split
 

@@ -133,7 +133,7 @@ def test_stop_and_resume_reach_the_tokens_of_an_uninterrupted_run(disk_rlm_dir, 
     assert (job.result.shared, job.result.personal) == (whole.shared, whole.personal)
 
 
-def test_comparison_page_and_every_export(disk_rlm_dir, demo_runs):
+def test_comparison_page_and_every_export(disk_rlm_dir, demo_runs, chromium):
     at = make_app(disk_rlm_dir, demo_runs, nav="Compare")
     assert not at.exception, at.exception
     table = at.dataframe[0].value  # the comparison table comes first

@@ -10,17 +10,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    if not Path(CHROMIUM).is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing on CI (.ci/run installs it with apt)")
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)")
-    return CHROMIUM
-
 
 def test_app_in_a_real_browser(chromium, disk_rlm_dir, tmp_path):
     from playwright.sync_api import expect, sync_playwright

@@ -49,8 +49,10 @@ class PromptLayout:
         object.__setattr__(self, "position", SlotPosition(self.position))
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; use {', '.join(TASKS)}")
-        if self.n_shared < 0 or self.n_personal < 0 or self.n_shared + self.n_personal == 0:
-            raise ValueError("need n_shared >= 0, n_personal >= 0 and at least one slot")
+        if self.n_shared < 0 or self.n_personal < 0:
+            raise ValueError(f"token counts cannot be negative (got {self.n_shared} shared, {self.n_personal} personal)")
+        if self.n_shared + self.n_personal == 0:
+            raise ValueError("choose at least one shared or personal token")
 
     @property
     def n_slots(self) -> int:

@@ -392,8 +392,8 @@ def compare_page(bundle, split) -> None:
             ss[S.EXPORT] = export_run_report(figures, tables, out)
     report = ss.get(S.EXPORT)
     if report is not None:
-        for fmt, why in report.errors.items():
-            st.warning(f"{fmt.upper()} export failed ({why}); HTML and CSV are there.")
+        if report.errors:
+            st.warning(report.problem())
         files = [p for p in report.written if Path(p).is_file()]
         cols = st.columns(4)
         for i, path in enumerate(sorted(files, key=lambda p: (Path(p).suffix, Path(p).name))):
