@@ -366,7 +366,8 @@ def cmd_export_plots(args: argparse.Namespace) -> int:
                 raise PapRecError(f"{err}; export the search plots alone with --no-compare") from None
     figures, tables = run_report(timeline, comparison, token_text=token_text, user=user, user_ids=user_ids)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-    report = export_run_report(figures, tables, args.out, formats)
+    report = export_run_report(figures, tables, args.out, formats,
+                               user_id=None if user is None else str(user_ids[user]))
     print(f"wrote {len(report.written)} files to {args.out}")
     if report.errors:
         print(f"pap-rec: warning: {report.problem()}", file=sys.stderr)

@@ -9,6 +9,8 @@ Example::
 
 from __future__ import annotations
 
+import re
+import zipfile
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -63,9 +65,30 @@ def run_report(timeline: Timeline, comparison=None, *, token_text: Callable[[int
     return figures, tables
 
 
+# what depends on the picked user (its personal slots, its ranks and top-10): these files carry the user id
+PER_USER_STEMS = ("token_grid", "search_steps", "user_ranks", "user_top10")
+
+
+def user_suffix(user_id: str) -> str:
+    """``_user-<id>`` with characters unsafe in file names replaced by ``_``."""
+    return "_user-" + re.sub(r"[^A-Za-z0-9._-]", "_", str(user_id))
+
+
 def export_run_report(figures: Mapping[str, object], tables: Mapping[str, pd.DataFrame], out_dir: str | Path,
-                      formats: Sequence[str] = viz.FORMATS) -> viz.ExportReport:
-    """Write figures (``viz.export_figures``) and tables (CSV) into ``out_dir``."""
+                      formats: Sequence[str] = viz.FORMATS, user_id: str | None = None) -> viz.ExportReport:
+    """Write figures (``viz.export_figures``) and tables (CSV) into ``out_dir``, and one zip of all of them
+    (``run_report[_user-<id>].zip``, last in ``written``). With ``user_id`` (the figures show that user's
+    personal slots) the per-user files are named ``<stem>_user-<id>.*``, so that exporting another user
+    does not overwrite them."""
+    if user_id is not None:
+        rename = lambda stem: stem + user_suffix(user_id) if stem in PER_USER_STEMS else stem  # noqa: E731
+        figures = {rename(k): v for k, v in figures.items()}
+        tables = {rename(k): v for k, v in tables.items()}
     report = viz.export_figures(figures, out_dir, formats)
     report.written.extend(viz.export_tables(tables, out_dir))
+    archive = Path(out_dir) / f"run_report{'' if user_id is None else user_suffix(user_id)}.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in report.written:
+            zf.write(path, arcname=Path(path).name)
+    report.written.append(archive)
     return report

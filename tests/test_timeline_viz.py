@@ -113,9 +113,10 @@ def test_export_plots_cli(disk_rlm_dir, tmp_path, capsys, chromium):
     out = tmp_path / "out"
     assert main(["export-plots", "--run", str(run), "--out", str(out), "--formats", "html,svg", "--user", "u2"]) == 0
     names = sorted(p.name for p in out.iterdir())
-    for stem in ("token_grid", "surrogate_curve", "step_times", "metrics", "improvement"):
+    for stem in ("token_grid_user-u2", "surrogate_curve", "step_times", "metrics", "improvement"):
         assert f"{stem}.html" in names and f"{stem}.svg" in names
-    assert {"metrics.csv", "paired_differences.csv", "per_user.csv", "search_steps.csv"} <= set(names)
+    assert {"metrics.csv", "paired_differences.csv", "per_user.csv", "search_steps_user-u2.csv",
+            "run_report_user-u2.zip"} <= set(names)
     per_user = (out / "per_user.csv").read_text().splitlines()
     assert per_user[0].startswith("system,user,rank") and len(per_user) == 1 + 3 * 24
     assert main(["export-plots", "--run", str(run), "--out", str(out), "--user", "nobody"]) == 2

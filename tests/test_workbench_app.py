@@ -147,16 +147,24 @@ def test_comparison_page_and_every_export(disk_rlm_dir, demo_runs, chromium):
     at.button(key="export").click().run()
     assert not at.exception, at.exception
     out = demo_runs / "demo" / "exports"
-    for stem in ("token_grid", "surrogate_curve", "step_times", "metrics", "improvement", "user_ranks"):
+    for stem in ("token_grid_user-u5", "surrogate_curve", "step_times", "metrics", "improvement", "user_ranks_user-u5"):
         for ext in (".html", ".png", ".svg", ".pdf"):
             path = out / f"{stem}{ext}"
             assert path.is_file() and path.stat().st_size > 100, path
             head = path.read_bytes()[:4096]
             assert MAGIC[ext] in head, (path, head[:40])
-    for stem in ("metrics", "paired_differences", "per_user", "search_steps", "user_top10"):
+    for stem in ("metrics", "paired_differences", "per_user", "search_steps_user-u5", "user_top10_user-u5"):
         assert (out / f"{stem}.csv").stat().st_size > 20
     labels = {b.label for b in at.get("download_button")}
-    assert {"token_grid.png", "metrics.svg", "improvement.pdf", "user_ranks.html", "per_user.csv"} <= labels
+    assert {"token_grid_user-u5.png", "metrics.svg", "improvement.pdf", "user_ranks_user-u5.html",
+            "per_user.csv"} <= labels
+    zipped = next(b for b in at.get("download_button") if b.label.startswith("Download everything"))
+    import zipfile
+
+    with zipfile.ZipFile(out / "run_report_user-u5.zip") as zf:  # one zip of every file written
+        names = set(zf.namelist())
+    assert len(names) == 29 and {"token_grid_user-u5.png", "per_user.csv"} <= names
+    assert "run_report_user-u5.zip, 29 files" in zipped.label
 
 
 def test_two_sessions_searching_at_once_keep_their_own_runs(disk_rlm_dir, tmp_path):

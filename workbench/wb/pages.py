@@ -389,15 +389,23 @@ def compare_page(bundle, split) -> None:
                f"(the same files as `pap-rec export-plots --run {run} --out {out}`).")
     if st.button("Export figures and tables", key="export"):
         with st.spinner("Exporting (static images go through Chromium)…"):
-            ss[S.EXPORT] = export_run_report(figures, tables, out)
+            searched = user is not None and user in tl.users
+            ss[S.EXPORT] = export_run_report(figures, tables, out,
+                                             user_id=str(split.data.user_ids[user]) if searched else None)
     report = ss.get(S.EXPORT)
     if report is not None:
         if report.errors:
             st.warning(report.problem())
-        files = [p for p in report.written if Path(p).is_file()]
-        cols = st.columns(4)
-        for i, path in enumerate(sorted(files, key=lambda p: (Path(p).suffix, Path(p).name))):
-            path = Path(path)
-            cols[i % 4].download_button(path.name, path.read_bytes(), file_name=path.name,
-                                        mime=viz.MIME.get(path.suffix[1:], "application/octet-stream"),
-                                        key=f"dl_{path.name}", on_click="ignore")
+        files = [Path(p) for p in report.written if Path(p).is_file()]
+        archive = next((p for p in files if p.suffix == ".zip"), None)
+        if archive is not None:
+            st.download_button(f"Download everything ({archive.name}, {len(files) - 1} files)", archive.read_bytes(),
+                               file_name=archive.name, mime="application/zip", key="dl_zip", on_click="ignore",
+                               type="primary")
+        with st.expander("Single files"):
+            cols = st.columns(4)
+            singles = sorted((p for p in files if p.suffix != ".zip"), key=lambda p: (p.suffix, p.name))
+            for i, path in enumerate(singles):
+                cols[i % 4].download_button(path.name, path.read_bytes(), file_name=path.name,
+                                            mime=viz.MIME.get(path.suffix[1:], "application/octet-stream"),
+                                            key=f"dl_{path.name}", on_click="ignore")
