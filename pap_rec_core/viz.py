@@ -79,9 +79,18 @@ def token_grid(timeline: Timeline, user: int | None = None, upto: int | None = N
     return fig
 
 
-def surrogate_curve(timeline: Timeline, title: str = "Validation surrogate per step"):
+def _value_range(values: Sequence[float], floor: float = 1e-3) -> list[float]:
+    """A y-axis range around ``values`` that shows a flat series as flat (plotly draws a constant series
+    on an arbitrary -0.5..1-wide axis) and small moves at their scale."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    pad = max((hi - lo) * 0.15, abs(hi) * 0.05, floor)
+    return [lo - pad, hi + pad]
+
+
+def surrogate_curve(timeline: Timeline, title: str = "Validation surrogate per step", at: int | None = None):
     """The surrogate after each decision (shared steps: the shared surrogate; personal steps: the mean
-    over users of the personal rounds' judge)."""
+    over users of the personal rounds' judge). ``at``: the replay position (a step), marked by a line.
+    A run whose value never moved says so in the subtitle."""
     go = _go()
     pts = timeline.surrogate_curve()
     fig = go.Figure()
@@ -93,8 +102,15 @@ def surrogate_curve(timeline: Timeline, title: str = "Validation surrogate per s
                                      marker=dict(color=KIND_COLORS[kind], size=8)))
     fig.add_trace(go.Scatter(x=[i + 1 for i, _, _ in pts], y=[v for _, _, v in pts], mode="lines",
                              line=dict(color="#bbbbbb"), showlegend=False, hoverinfo="skip"))
-    fig.update_layout(title=title, xaxis_title="step (0 = initial)", yaxis_title="surrogate", template="plotly_white",
-                      height=360)
+    values = [v for _, _, v in pts if v is not None and np.isfinite(v)]
+    flat = bool(values) and max(values) == min(values)
+    fig.update_layout(title=dict(text=title, subtitle=dict(
+                          text=f"flat: every step kept the value {values[0]:.4f}" if flat else "")),
+                      xaxis_title="step (0 = initial)", yaxis_title="surrogate", template="plotly_white", height=360)
+    if values:
+        fig.update_yaxes(range=_value_range(values))
+    if at is not None:
+        fig.add_vline(x=at, line=dict(color="#444444", dash="dot"), annotation_text=f"replay: step {at}")
     return fig
 
 
@@ -131,7 +147,11 @@ def improvement_histogram(deltas: np.ndarray, system: str, reference: str, metri
     deltas = np.asarray(deltas, dtype=float)
     better, worse = int(np.sum(deltas > 0)), int(np.sum(deltas < 0))
     same = len(deltas) - better - worse
-    fig = go.Figure(go.Histogram(x=deltas, nbinsx=41, marker_color=KIND_COLORS["shared"]))
+    if better + worse == 0:  # all zero: one bar at 0 (a histogram draws a block from -0.5 to 0.5)
+        fig = go.Figure(go.Bar(x=[0.0], y=[same], width=[0.002], marker_color=KIND_COLORS["shared"]))
+        fig.update_xaxes(range=[-0.05, 0.05])
+    else:
+        fig = go.Figure(go.Histogram(x=deltas, nbinsx=41, marker_color=KIND_COLORS["shared"]))
     fig.update_layout(title=dict(text=f"Per-user Δ {metric}: {system} − {reference}",
                                  subtitle=dict(text=f"better for {better} users, worse for {worse}, same for {same}")),
                       xaxis_title=f"Δ {metric}", yaxis_title="users",
@@ -140,15 +160,24 @@ def improvement_histogram(deltas: np.ndarray, system: str, reference: str, metri
 
 
 def rank_comparison(ranks: Mapping[str, float], title: str = "Rank of the ground-truth item"):
-    """One user's target rank under each prompt (lower is better; ``inf`` drawn as 'not ranked')."""
+    """One user's target rank under each prompt, as horizontal bars on a log axis with rank 1 at the
+    right-hand end: a longer bar is a better rank, and 834 vs 859 look as close as they are while 3 vs 30
+    stand apart. ``inf`` is drawn as 'not ranked' (the shortest bar)."""
     go = _go()
     names = list(ranks)
     finite = [r for r in ranks.values() if np.isfinite(r)]
-    cap = (max(finite) if finite else 1) * 1.1
-    fig = go.Figure(go.Bar(x=names, y=[r if np.isfinite(r) else cap for r in ranks.values()],
-                           text=[f"{int(r)}" if np.isfinite(r) else "not ranked" for r in ranks.values()],
-                           marker_color=SYSTEM_COLORS[: len(names)]))
-    fig.update_layout(title=title, yaxis_title="rank (1 = top)", template="plotly_white", height=300)
+    worst = (max(finite) if finite else 1) * 2
+    ys = [r if np.isfinite(r) else worst for r in ranks.values()]
+    # bar length = log10(worst / rank): rank 1 longest, 'not ranked' 0
+    fig = go.Figure(go.Bar(y=names, x=[np.log10(worst / r) for r in ys], orientation="h",
+                           text=[f"rank {int(r)}" if np.isfinite(r) else "not ranked" for r in ranks.values()],
+                           textposition="outside", marker_color=SYSTEM_COLORS[: len(names)],
+                           customdata=ys, hovertemplate="%{y}: %{text}<extra></extra>"))
+    ticks = [t for t in (1, 3, 10, 30, 100, 300, 1000, 3000, 10000) if t < worst]
+    fig.update_xaxes(tickvals=[np.log10(worst / t) for t in ticks], ticktext=[str(t) for t in ticks],
+                     title="rank of the ground truth (right = better; log scale)",
+                     range=[0, np.log10(worst) * 1.15])
+    fig.update_layout(title=title, template="plotly_white", height=120 + 50 * len(names), yaxis=dict(autorange="reversed"))
     return fig
 
 

@@ -131,3 +131,33 @@ def test_export_plots_cli(disk_rlm_dir, tmp_path, capsys, chromium):
                  "html"]) == 2
     assert "has not finished" in capsys.readouterr().err
     assert json.loads(lines[0])["event"] == "run_started"
+
+
+def test_charts_of_degenerate_data_do_not_mislead(toy_run):
+    tl = Timeline.from_trace(toy_run)
+    curve = viz.surrogate_curve(tl, at=2)
+    values = [v for _, _, v in tl.surrogate_curve()]
+    lo, hi = curve.layout.yaxis.range
+    assert lo < min(values) and hi > max(values) and hi - lo < max(1.0, 3 * (max(values) - min(values)) + 0.2)
+    assert any(shape.x0 == 2 for shape in curve.layout.shapes)  # the replay position
+    # all-zero per-user differences: one thin bar at 0, not a block from -0.5 to 0.5
+    hist = viz.improvement_histogram(np.zeros(30), "auto", "manual")
+    assert hist.data[0].type == "bar" and list(hist.data[0].y) == [30]
+    assert "same for 30" in hist.layout.title.subtitle.text
+    assert viz.improvement_histogram(np.array([0.1, -0.2, 0.0]), "a", "m").data[0].type == "histogram"
+    # ranks: a better rank is a longer bar, on a log scale (834 vs 859 close, 3 vs 30 apart)
+    bars = viz.rank_comparison({"manual": 859.0, "auto": 834.0, "best": 3.0, "miss": float("inf")}).data[0]
+    length = dict(zip(bars.y, bars.x))
+    assert length["best"] > length["auto"] > length["manual"] > length["miss"] == 0
+    assert length["auto"] - length["manual"] < 0.05 * length["best"]
+    assert list(bars.text) == ["rank 859", "rank 834", "rank 3", "not ranked"]
+
+
+def test_a_flat_surrogate_curve_says_so():
+    from types import SimpleNamespace
+
+    flat = SimpleNamespace(surrogate_curve=lambda: [(-1, "initial", 0.0715), (0, "shared", 0.0715)])
+    fig = viz.surrogate_curve(flat)
+    assert "flat: every step kept the value 0.0715" in fig.layout.title.subtitle.text
+    lo, hi = fig.layout.yaxis.range
+    assert 0.06 < lo < 0.0715 < hi < 0.08

@@ -293,7 +293,7 @@ def _live_view(bundle, split, run: str, running: bool) -> None:
                                               f"{s.value_before:.4f} → {s.value_after:.4f}")
         st.caption(f"step {step}: iteration {s.iteration}, {slot_labels(tl.n_shared, tl.n_personal)[s.slot]} — {detail}")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(viz.surrogate_curve(tl), key="surrogate_chart")
+    c1.plotly_chart(viz.surrogate_curve(tl, at=step), key="surrogate_chart")
     c2.plotly_chart(viz.round_times(tl), key="times_chart")
 
 
