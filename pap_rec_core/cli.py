@@ -179,14 +179,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from pap_rec_core.rlm.evaluate import PromptSpec
 
+    try:  # every prompt is checked before any is scored
+        specs = [PromptSpec.parse(p) for p in args.prompt]
+    except ValueError as err:
+        raise PapRecError(str(err)) from None
     bundle, split = load_model_and_split(args)
-    specs = [PromptSpec.parse(p) for p in args.prompt]
+    for s in specs:
+        s.check(bundle, split)
     explaining = [s.is_explanation for s in specs]
     if any(explaining):
         if not all(explaining):
             raise PapRecError("explanation prompts (manual:3-x, run:DIR of an explanation search) are judged by "
                               "BLEU/ROUGE and cannot be compared with ranking prompts in one table")
         return _evaluate_explanations(args, bundle, split, specs)
+    tasks = {str(s): s.task.value for s in specs}
+    if len(set(tasks.values())) > 1:
+        raise PapRecError("prompts of different tasks cannot be compared in one table ("
+                          + ", ".join(f"{k}: {v}" for k, v in tasks.items()) + "); evaluate them separately")
     runs = [s for s in specs if s.kind == "run"]
     users = runs[0].default_users(split) if runs else split.eval_users  # one user set: paired comparisons
     users = users[: args.users] if args.users else users
@@ -304,7 +313,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             return 0
     words = [bundle.tokenizer.token_text(t) for t in result.shared]
     print(f"shared tokens: {' '.join(words)}; validation surrogate {result.value:.4f} after {result.iterations} "
-          f"iterations; trace: {args.out}/trace.jsonl")
+          f"iterations; trace: {args.out}/trace.jsonl (model recorded as {result.model.get('path')})")
     print(f"evaluate: pap-rec evaluate --model {args.model} --prompt manual:2-3 --prompt run:{args.out}")
     return 0
 

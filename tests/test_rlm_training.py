@@ -105,6 +105,26 @@ def test_cli_train_and_evaluate(tmp_path, capsys) -> None:
                  "--resamples", "50", "--per-user", str(tmp_path / "run.csv")])
     assert code == 0 and f"run:{run}" in capsys.readouterr().out
     assert (tmp_path / "run.csv").read_text().count("\n") == 1 + 2 * 8  # the run's 8 users, both prompts
+    # bad input: a one-line error, exit 2, before any prompt is scored
+    assert main(["-q", "evaluate", "--model", str(out), "--prompt", "manual:9-9"]) == 2
+    assert "unknown template '9-9'" in capsys.readouterr().err
+    assert main(["-q", "evaluate", "--model", str(out), "--prompt", "manual:2-3", "--prompt", "manual:5-7"]) == 2
+    assert "different tasks" in capsys.readouterr().err
+    other = tmp_path / "other"  # the same recipe on other data: the run's rows and tokens do not apply
+    (tmp_path / "o").mkdir()
+    d2 = _toy_recbole(tmp_path / "o", n_users=13, length=6, n_items=15)
+    assert main(["-q", "train-rlm", "--dataset", str(d2), "--preset", "tiny", "--max-steps", "2",
+                 "--negatives", "5", "--out", str(other)]) == 0
+    capsys.readouterr()
+    assert main(["-q", "evaluate", "--model", str(other), "--prompt", f"run:{run}"]) == 2
+    err = capsys.readouterr().err
+    assert "was searched on dataset" in err and "fingerprint" in err
+    import json as _json
+
+    started = _json.loads((run / "trace.jsonl").read_text().splitlines()[0])
+    from pathlib import Path as _Path
+
+    assert _Path(started["model"]["path"]).is_absolute()  # read from anywhere, the trace finds its model
     (run / "trace.jsonl").write_text((run / "trace.jsonl").read_text().splitlines()[0] + "\n")  # unfinished
     assert main(["-q", "evaluate", "--model", str(out), "--prompt", f"run:{run}"]) == 2
     assert "has not finished" in capsys.readouterr().err

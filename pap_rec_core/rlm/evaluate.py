@@ -46,7 +46,10 @@ class PromptSpec:
     def parse(cls, text: str) -> "PromptSpec":
         kind, _, value = text.partition(":")
         if kind == "manual":
-            get_template(value)  # validates the id
+            try:
+                get_template(value)  # validates the id
+            except KeyError as err:
+                raise ValueError(f"prompt {text!r}: {err.args[0]}") from None
             return cls("manual", value)
         if kind == "keyinfo" and not value:
             return cls("keyinfo")
@@ -80,6 +83,12 @@ class PromptSpec:
         from pap_rec_core.search.run import SearchResult
 
         return SearchResult.from_run(self.value)
+
+    def check(self, bundle: RLMBundle, split: Split) -> None:
+        """Refuse a ``run:DIR`` searched on another dataset or model (its tokens and user rows would be
+        read as ids of this one)."""
+        if self.kind == "run":
+            self.search_result.check_matches(bundle, split)
 
     def default_users(self, split: Split) -> np.ndarray:
         """The users this prompt is evaluated on by default: all evaluation users, or a run's users."""
@@ -168,6 +177,7 @@ def evaluate_rlm(bundle: RLMBundle, split: Split, stage: Stage | str, spec: Prom
     sequence log-likelihood), ``first-token`` (single-token items: first decoder step only — fast) or
     ``beam`` (20-beam search, top-10, the paper's protocol)."""
     spec = PromptSpec.parse(spec) if isinstance(spec, str) else spec
+    spec.check(bundle, split)
     users = spec.default_users(split) if users is None else np.asarray(users)
     return evaluate_render(bundle, split, stage, prompt_fn(spec, bundle.tokenizer, max_history), spec.task,
                            system=system or str(spec), method=method, batch_size=batch_size, users=users,

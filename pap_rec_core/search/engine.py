@@ -111,6 +111,13 @@ def review_users(data) -> tuple[np.ndarray, dict[int, list[tuple[int, str]]], di
     return users, by["train"], by["val"]
 
 
+def _resolved(path: str | None) -> str | None:
+    """The model path as an absolute path (a trace read from another directory still finds its model)."""
+    from pathlib import Path
+
+    return None if path is None else str(Path(path).resolve())
+
+
 def _rng(seed: int, iteration: int, purpose: str) -> random.Random:
     return random.Random(f"{seed}:{iteration}:{purpose}")
 
@@ -464,7 +471,7 @@ class PapRecSearch:
             state = self.initial_state()
             yield RunStarted(time=self._now(), config=self.config.to_dict(),
                              dataset={"name": self.split.data.name, "fingerprint": self.split.data.fingerprint()},
-                             model={"path": self.bundle.path, "parameters": self.model.num_parameters()},
+                             model={"path": _resolved(self.bundle.path), "parameters": self.model.num_parameters()},
                              users=[int(u) for u in self.users], shared=list(state.shared),
                              personal=state.personal.tolist(), allowed_tokens=len(self.allowed_ids))
             state.value = float(self.values(self._tokens(state.shared, state.personal))[0].mean())

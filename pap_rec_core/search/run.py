@@ -9,7 +9,7 @@ gives the same tokens as an uninterrupted run because an iteration depends only 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -40,6 +40,8 @@ class SearchResult:
     value: float  # mean validation surrogate
     iterations: int
     config: SearchConfig
+    dataset: dict = field(default_factory=dict)  # name and fingerprint of the searched data (run start)
+    model: dict = field(default_factory=dict)  # path and parameter count of the searched model (run start)
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> "SearchResult":
@@ -49,7 +51,20 @@ class SearchResult:
         if start is None or done is None:
             raise TraceError(f"{run_dir}: the search has not finished (resume it with `pap-rec search ... --out {run_dir}`)")
         return cls(str(run_dir), start.users, done.shared, done.personal, done.value, done.iterations,
-                   SearchConfig.from_dict(start.config))
+                   SearchConfig.from_dict(start.config), dict(start.dataset or {}), dict(start.model or {}))
+
+    def check_matches(self, bundle, split) -> None:
+        """Refuse to use this run's tokens and user rows on another dataset or model (they are ids into the
+        searched model's vocabulary and rows of the searched dataset)."""
+        recorded = self.dataset.get("fingerprint")
+        if recorded and recorded != split.data.fingerprint():
+            raise TraceError(f"{self.run_dir} was searched on dataset {self.dataset.get('name')!r} (fingerprint "
+                             f"{recorded}), not on {split.data.name!r} (fingerprint {split.data.fingerprint()}); "
+                             "evaluate it with the model and data it was searched on")
+        params = self.model.get("parameters")
+        if params and params != bundle.model.num_parameters():
+            raise TraceError(f"{self.run_dir} was searched on the model {self.model.get('path')} ({params:,} "
+                             f"parameters), not on {bundle.path} ({bundle.model.num_parameters():,} parameters)")
 
 
 def run_search(bundle: RLMBundle, split: Split, config: SearchConfig, run_dir: str | Path, *, engine: str = "fast",
