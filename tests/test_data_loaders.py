@@ -232,6 +232,16 @@ def test_p5_blank_lines_keep_line_numbers(make_p5_dir) -> None:
     with pytest.raises(DataFormatError) as exc:
         load_p5_dir(make_p5_dir("1 1 2\n\n\n2 3 -4\n", datamaps=False))
     assert exc.value.line == 4 and "'-4'" in str(exc.value)
+    assert "negative item id '-4'" in str(exc.value)  # not "non-integer"
+
+
+def test_p5_datamaps_missing_a_user(make_p5_dir, p5_maps) -> None:
+    seqs = {1: [1, 2, 3], 2: [3, 4], 3: [1, 4]}
+    maps = p5_maps(seqs)
+    del maps["user2id"]["U2"], maps["user2id"]["U3"]
+    with pytest.raises(DataFormatError) as exc:
+        load_p5_dir(make_p5_dir(seqs, datamaps=maps))
+    assert exc.value.field == "user2id" and "2 user ids" in str(exc.value) and "['2', '3']" in str(exc.value)
 
 
 def test_p5_datamaps_missing_an_item(make_p5_dir, p5_maps) -> None:

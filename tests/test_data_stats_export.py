@@ -36,6 +36,20 @@ def test_stats_hand_computed(tiny_data) -> None:
     assert s.interactions_per_item == pytest.approx(1.5)
     assert (s.has_timestamps, s.has_ratings, s.has_item_titles, s.reviews) == (False, False, False, 0)
     assert s.fingerprint == tiny_data.fingerprint() and s.name == "tiny"
+    assert (s.test_repeats, s.valid_repeats) == (0, 0)
+
+
+def test_stats_count_targets_that_repeat_a_history_item() -> None:
+    from pap_rec_core.data import build_interactions
+
+    seqs = {"u1": list("abca"), "u2": list("ab"), "u3": list("bbc"), "u4": list("aaa")}
+    data = build_interactions([u for u, q in seqs.items() for _ in q], [i for q in seqs.values() for i in q],
+                              name="rep", source="test")
+    s = dataset_stats(data)
+    # test repeats: u1 (a), u4 (a); validation repeats: u3 (b after b), u4 (a after a); u2 has no targets
+    assert (s.test_repeats, s.valid_repeats) == (2, 2)
+    assert dict(s.to_frame().itertuples(index=False))["test / validation targets repeating a history item"] \
+        .startswith("2 / 2 users")
 
 
 def test_stats_frame_and_dict(tiny_data) -> None:

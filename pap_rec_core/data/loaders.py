@@ -345,13 +345,17 @@ def read_sequence_file(path: str | Path) -> tuple[list[str], list[list[str]]]:
                 continue
             user, items = parts[0], parts[1:]
             if not (user.isascii() and user.isdigit()):  # str.isdigit alone accepts '²'
-                raise DataFormatError(path, f"non-integer user id {user!r}", line=lineno, field="user_id")
+                what = "negative" if user.startswith("-") and user[1:].isascii() and user[1:].isdigit() else "non-integer"
+                raise DataFormatError(path, f"{what} user id {user!r} (ids are integers >= 0)", line=lineno,
+                                      field="user_id")
             if not items:
                 raise DataFormatError(path, f"user {user} has no items", line=lineno, field="item_id")
             for pos, item in enumerate(items, start=1):
                 if not (item.isascii() and item.isdigit()):
-                    raise DataFormatError(path, f"non-integer item id {item!r} (item {pos} of user {user})",
-                                          line=lineno, field="item_id")
+                    what = "negative" if item.startswith("-") and item[1:].isascii() and item[1:].isdigit() \
+                        else "non-integer"
+                    raise DataFormatError(path, f"{what} item id {item!r} (item {pos} of user {user}; ids are "
+                                                "integers >= 0)", line=lineno, field="item_id")
             if user in seen:
                 raise DataFormatError(path, f"user {user} already has a line ({seen[user]})", line=lineno, field="user_id")
             seen[user] = lineno
@@ -399,6 +403,7 @@ def load_p5_dir(directory: str | Path, *, name: str | None = None, trust_pickle:
     if maps_path.is_file():
         datamaps = _read_datamaps(maps_path)
         item_info = _p5_item_info(maps_path, datamaps, set(flat_items))
+        _check_p5_users(maps_path, datamaps, users)
     else:
         notes.append("no datamaps.json: raw Amazon ids unknown")
     data = build_interactions(flat_users, flat_items, name=name or directory.name, source=f"p5:{directory}",
@@ -420,6 +425,15 @@ def _read_datamaps(path: Path) -> dict[str, Any]:
         if not isinstance(maps.get(key), dict):
             raise DataFormatError(path, "missing or not an object", field=key)
     return maps
+
+
+def _check_p5_users(path: Path, maps: dict[str, Any], users: list[str]) -> None:
+    """Every user of sequential_data.txt is a value of ``user2id`` (raw reviewer id -> P5 user id)."""
+    known = {str(v) for v in maps["user2id"].values()}
+    unknown = [u for u in users if u not in known]
+    if unknown:
+        raise DataFormatError(path, f"{len(unknown)} user ids of sequential_data.txt are missing here, e.g. "
+                                    f"{unknown[:5]}", field="user2id")
 
 
 def _p5_item_info(path: Path, maps: dict[str, Any], items: set[str]) -> pd.DataFrame:

@@ -30,6 +30,10 @@ class DatasetStats:
     has_ratings: bool
     has_item_titles: bool
     reviews: int
+    # leave-one-out targets that repeat an item of their own history (with the history masked, as in our
+    # evaluation, such a target cannot be ranked: a fixed miss for every system)
+    test_repeats: int = 0
+    valid_repeats: int = 0
 
     @property
     def sparsity(self) -> float:
@@ -58,6 +62,8 @@ class DatasetStats:
             ("ratings", "yes" if self.has_ratings else "no"),
             ("item titles", "yes" if self.has_item_titles else "no"),
             ("reviews", f"{self.reviews:,}" if self.reviews else "none loaded"),
+            ("test / validation targets repeating a history item",
+             f"{self.test_repeats:,} / {self.valid_repeats:,} users (history masked: a miss for every system)"),
         ]
         return pd.DataFrame(rows, columns=["statistic", "value"])
 
@@ -87,6 +93,8 @@ def dataset_stats(data: InteractionData) -> DatasetStats:
         has_ratings=data.ratings is not None,
         has_item_titles=data.item_titles() is not None,
         reviews=0 if data.reviews is None else len(data.reviews),
+        test_repeats=sum(1 for seq in data.sequences if len(seq) >= 3 and seq[-1] in set(seq[:-1].tolist())),
+        valid_repeats=sum(1 for seq in data.sequences if len(seq) >= 3 and seq[-2] in set(seq[:-2].tolist())),
     )
 
 
