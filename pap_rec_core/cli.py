@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from pap_rec_core import PapRecError, __version__
@@ -280,7 +281,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                               top_k=args.top_k, surrogate=args.surrogate or default_surrogate(args.task),
                               ranking=args.ranking, max_explanation_tokens=args.max_explanation_tokens,
                               iterations=args.iterations, samples_per_user=args.samples_per_user,
-                              max_users=args.users, personal_rule=args.personal_rule,
+                              max_users=args.users, user_ids=_user_ids(args.user_ids), personal_rule=args.personal_rule,
                               personal_holdout=args.personal_holdout, shared_holdout=args.shared_holdout,
                               exclude_untrained=not args.allow_untrained, batch_size=args.batch_size, seed=args.seed)
     except ValueError as err:
@@ -319,8 +320,6 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_baselines(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from pap_rec_core.data import build_item_index, leave_one_out, load_dataset
     from pap_rec_core.evaluation.recbole_baselines import BaselineConfig, baselines_frame, train_baseline
 
@@ -343,6 +342,22 @@ def cmd_baselines(args: argparse.Namespace) -> int:
                                               "models": [r.to_dict() for r in results]}, indent=2))
         print(f"results: {args.out}")
     return 0
+
+
+def _user_ids(spec: str | None) -> tuple[str, ...] | None:
+    """``--user-ids``: ``196,186`` or ``@users.txt`` (one id per line, blank lines ignored)."""
+    if spec is None:
+        return None
+    if spec.startswith("@"):
+        path = Path(spec[1:])
+        if not path.is_file():
+            raise PapRecError(f"--user-ids {spec}: {path} does not exist")
+        ids = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        ids = [x.strip() for x in spec.split(",") if x.strip()]
+    if not ids:
+        raise PapRecError(f"--user-ids {spec!r}: no user id given")
+    return tuple(ids)
 
 
 def cmd_export_plots(args: argparse.Namespace) -> int:
@@ -384,8 +399,6 @@ def cmd_export_plots(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from pap_rec_core.reproduce import NOTEBOOKS, Target, prepare_p5_target, reproduce
 
     out = Path(args.out)
@@ -500,6 +513,9 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--iterations", type=int, default=10, help="shared+personal rounds (default: %(default)s)")
     se.add_argument("--samples-per-user", type=int, default=1, help="training samples per user per gradient")
     se.add_argument("--users", type=int, help="search on the first N validation users (default: all)")
+    se.add_argument("--user-ids", metavar="ID,ID,...|@FILE",
+                    help="search exactly these users (raw dataset ids, comma-separated, or @FILE with one id per "
+                         "line); recorded in the trace, checked on resume")
     se.add_argument("--personal-rule", choices=["strict", "likelihood-tiebreak"], default="strict")
     se.add_argument("--personal-holdout", type=int, default=0, metavar="N",
                     help="personal rounds also judge on each user's last N training items (kept out of gradients)")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pap_rec_core.search import PapRecSearch, SearchConfig, SearchResult, read_trace, run_search
-from pap_rec_core.search.events import TRACE_FILE, CandidatesScored, PersonalRound, TokenAccepted
+from pap_rec_core.search.events import TRACE_FILE, CandidatesScored, PersonalRound, TokenAccepted, TraceError
 
 CFG = SearchConfig(n_shared=3, n_personal=1, top_k=3, iterations=3, batch_size=16, seed=0)
 
@@ -209,3 +209,41 @@ def test_direct_task_search_engines_agree_and_evaluate(toy_rlm, toy_split, tmp_p
     assert res.task.value == "direct" and len(res.users) == 24 and result.config.task == "direct"
     with pytest.raises(ValueError, match="direct task"):
         SearchConfig(task="direct", surrogate="beam")
+
+
+def test_search_takes_an_explicit_user_set(toy_rlm, toy_split, tmp_path) -> None:
+    from pap_rec_core.data.errors import UnknownUserError
+
+    ids = [str(toy_split.data.user_ids[u]) for u in toy_split.eval_users[[7, 2, 11]]]
+    cfg = SearchConfig(n_shared=1, n_personal=1, top_k=2, iterations=1, user_ids=ids)
+    result = run_search(toy_rlm, toy_split, cfg, tmp_path / "r")
+    assert result.users == toy_split.eval_users[[7, 2, 11]].tolist()  # these users, in this order
+    assert SearchConfig.from_dict(cfg.to_dict()) == cfg and result.config.user_ids == tuple(ids)
+    with pytest.raises(TraceError, match="another configuration .*user_ids"):
+        run_search(toy_rlm, toy_split, SearchConfig(**{**cfg.to_dict(), "user_ids": ids[:2]}), tmp_path / "r")
+    with pytest.raises(UnknownUserError, match="unknown user id 'nobody'"):
+        PapRecSearch(toy_rlm, toy_split, SearchConfig(user_ids=[ids[0], "nobody"]))
+    with pytest.raises(ValueError, match="more than once"):
+        SearchConfig(user_ids=[ids[0], ids[0]])
+    with pytest.raises(ValueError, match="not both"):
+        SearchConfig(user_ids=ids, max_users=3)
+
+
+def test_cli_search_user_ids_and_resume(disk_rlm_dir, tmp_path, capsys) -> None:
+    from pap_rec_core.cli import main
+    from pap_rec_core.search import SearchResult
+
+    run = tmp_path / "run"
+    args = ["-q", "search", "--model", str(disk_rlm_dir), "--shared", "1", "--personal", "1", "--iterations", "1",
+            "--top-k", "2", "--out", str(run)]
+    assert main([*args, "--user-ids", "u5,u2"]) == 0
+    first = SearchResult.from_run(run)
+    assert first.config.user_ids == ("u5", "u2")
+    assert main([*args, "--user-ids", "u5,u2"]) == 0  # the same set: the finished run is read back
+    (tmp_path / "ids.txt").write_text("u5\nu2\n")
+    assert main([*args, "--user-ids", f"@{tmp_path / 'ids.txt'}"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--user-ids", "u5,u3"]) == 2  # another set: refused, names the field
+    assert "user_ids" in capsys.readouterr().err
+    assert main([*args[:-1], str(tmp_path / "r2"), "--user-ids", "u5,nobody"]) == 2
+    assert "unknown user id 'nobody'" in capsys.readouterr().err

@@ -36,6 +36,7 @@ class SearchConfig:
     iterations: int = 10  # alternations of one shared round and one personal round
     samples_per_user: int = 1  # training samples per user for each gradient
     max_users: int | None = None  # search on the first N validation users (None: all)
+    user_ids: tuple[str, ...] | None = None  # or exactly these users (raw dataset ids, in this order)
     personal_rule: str = "strict"  # strict (the paper) | likelihood-tiebreak
     personal_holdout: int = 0  # personal rounds also judge on each user's last N training items (held out)
     shared_holdout: int = 0  # shared rounds also judge on each user's last N training items (held out)
@@ -65,6 +66,15 @@ class SearchConfig:
             if self.task != "sequential" and getattr(self, name):
                 raise ValueError(f"{name} needs the sequential task (the {self.task} task has no held-out "
                                  "training positions)")
+        if self.user_ids is not None:
+            object.__setattr__(self, "user_ids", tuple(str(u) for u in self.user_ids))
+            if not self.user_ids:
+                raise ValueError("user_ids is empty: name at least one user (or leave it out to search all)")
+            if len(set(self.user_ids)) != len(self.user_ids):
+                dup = sorted({u for u in self.user_ids if self.user_ids.count(u) > 1})
+                raise ValueError(f"user_ids lists {', '.join(dup[:5])} more than once")
+            if self.max_users:
+                raise ValueError("give either max_users (the first N users) or user_ids (these users), not both")
         self.layout  # validates task, slot counts and position
 
     @property

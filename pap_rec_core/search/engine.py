@@ -111,6 +111,27 @@ def review_users(data) -> tuple[np.ndarray, dict[int, list[tuple[int, str]]], di
     return users, by["train"], by["val"]
 
 
+def searchable_users(split: Split, population: np.ndarray, user_ids) -> np.ndarray:
+    """Dense indices of raw ``user_ids`` (in their order); each must be a user the task can search
+    (``population``: e.g. users with a validation item). Unknown or unsearchable ids are an error that
+    names them."""
+    from pap_rec_core.data.errors import UnknownUserError
+
+    searchable = set(int(u) for u in population)
+    out, bad = [], []
+    for uid in user_ids:
+        try:
+            u = split.data.user_index(uid)
+        except UnknownUserError:
+            raise UnknownUserError(f"unknown user id {uid!r} in {split.data.name} ({split.data.n_users} users, "
+                                   f"e.g. {', '.join(map(str, split.data.user_ids[:3]))})") from None
+        (out if u in searchable else bad).append(u if u in searchable else uid)
+    if bad:
+        raise UnknownUserError(f"user(s) {', '.join(map(str, bad[:5]))} of {split.data.name} cannot be searched: "
+                               "no validation item (fewer than 3 interactions) or nothing this task needs")
+    return np.asarray(out, dtype=np.int64)
+
+
 def _resolved(path: str | None) -> str | None:
     """The model path as an absolute path (a trace read from another directory still finds its model)."""
     from pathlib import Path
@@ -174,7 +195,10 @@ class PapRecSearch:
             self._titles = None if titles is None else [str(t) for t in titles]
         else:
             users = split.eval_users
-        self.users = users[: config.max_users] if config.max_users else users
+        if config.user_ids is not None:
+            self.users = searchable_users(split, users, config.user_ids)
+        else:
+            self.users = users[: config.max_users] if config.max_users else users
         trained_here = "train_config" in (bundle.metadata or {})
         self.allowed = torch.as_tensor(allowed_token_mask(self.tok, split.data, config.exclude_untrained and trained_here))
         self.allowed_ids = [int(i) for i in torch.nonzero(self.allowed).flatten()]
