@@ -110,6 +110,31 @@ def test_a_search_started_in_the_app_runs_to_completion_and_replays(disk_rlm_dir
     assert "step 1:" not in texts(at)
 
 
+def test_the_picked_user_is_searched_and_shown(disk_rlm_dir, tmp_path):
+    from pap_rec_core.rlm.checkpoint import load_rlm_with_split
+
+    _, split = load_rlm_with_split(disk_rlm_dir, device="cpu")
+    last = str(split.data.user_ids[split.eval_users[-1]])  # outside the first 3 users in file order
+    at = make_app(disk_rlm_dir, tmp_path / "runs", nav="Search", search_shared=1, search_personal=1,
+                  search_iterations=1, search_max_users=3, search_top_k=2, user=last)
+    assert not at.exception
+    assert f"Searches user {last} + 2 others drawn with the seed" in texts(at)
+    at.button[0].click()
+    at.run()
+    job = at.session_state["job"]
+    deadline = time.time() + 120
+    while job.running and time.time() < deadline:
+        time.sleep(0.5)
+    at.run()
+    assert job.status == "finished", job.error
+    assert job.result.config.user_ids[0] == last and len(job.result.users) == 3
+    assert f"personal slots of user {last}" in texts(at)
+    assert "did not search user" not in texts(at)
+    other = next(str(split.data.user_ids[u]) for u in split.eval_users if int(u) not in job.result.users)
+    at.sidebar.selectbox(key="user").set_value(other).run()
+    assert f"This run did not search user {other}" in texts(at)
+
+
 def test_stop_and_resume_reach_the_tokens_of_an_uninterrupted_run(disk_rlm_dir, tmp_path):
     from pap_rec_core.search import SearchConfig, run_search
     from pap_rec_core.search.background import BackgroundSearch

@@ -182,14 +182,34 @@ def user_page(bundle, split) -> None:
 # Search: start / stop / resume in the background, live view, replay
 
 
+def search_user_ids(split, picked: int | None, n_users: int, seed: int) -> tuple[str, ...] | None:
+    """The users a search started from the app searches: with ``n_users`` > 0 and a picked user, that user
+    first plus ``n_users - 1`` others drawn with ``seed`` from the evaluation users (the shared tokens are
+    judged on all of them); without a picked user, ``n_users`` drawn with ``seed``; ``n_users`` = 0: None
+    (every user, the picked one among them)."""
+    if not n_users:
+        return None
+    ids = split.data.user_ids
+    others = [int(u) for u in split.eval_users if int(u) != picked]
+    rng = np.random.default_rng(seed)
+    first = [picked] if picked is not None else []
+    drawn = rng.choice(others, size=min(len(others), n_users - len(first)), replace=False).tolist()
+    return tuple(str(ids[u]) for u in first + drawn)
+
+
 def _new_job(bundle, split):
     from pap_rec_core.search import SearchConfig
     from pap_rec_core.search.background import BackgroundSearch
 
     ss = st.session_state
+    picked = selected_user(split)
+    if picked is not None and picked not in set(int(u) for u in split.eval_users):
+        raise ValueError(f"user {split.data.user_ids[picked]} has no validation item (fewer than 3 interactions) "
+                         "and cannot be searched; pick another user")
     config = SearchConfig(task=ss[S.TASK], n_shared=int(ss[S.SHARED]), n_personal=int(ss[S.PERSONAL]),
                           surrogate=ss[S.SURROGATE], iterations=int(ss[S.ITERATIONS]), top_k=int(ss[S.TOP_K]),
-                          max_users=int(ss[S.MAX_USERS]) or None, seed=int(ss[S.SEED]))
+                          user_ids=search_user_ids(split, picked, int(ss[S.MAX_USERS]), int(ss[S.SEED])),
+                          seed=int(ss[S.SEED]))
     run_dir = Path(ss[S.RUNS_DIR]) / f"{ss[S.SESSION_TAG]}-{time.strftime('%Y%m%d-%H%M%S')}"
     return BackgroundSearch(bundle, split, config, run_dir)
 
@@ -224,9 +244,17 @@ def search_page(bundle, split) -> None:
             c2.number_input("Shared tokens", 0, 20, key=S.SHARED)
             c2.number_input("Personal tokens", 0, 3, key=S.PERSONAL)
             c3.number_input("Iterations (budget)", 1, 50, key=S.ITERATIONS)
-            c3.number_input("Users (0 = all)", 0, split.data.n_users, key=S.MAX_USERS)
+            c3.number_input("Users (0 = all)", 0, split.data.n_users, key=S.MAX_USERS,
+                            help="how many users the search judges on: the picked user and others drawn with "
+                                 "the seed")
             c4.number_input("Candidates per slot (top-k)", 1, 50, key=S.TOP_K)
             c4.number_input("Seed", 0, 2**31 - 1, key=S.SEED)
+            picked = selected_user(split)
+            n = int(ss.get(S.MAX_USERS) or 0)
+            who = f"user {split.data.user_ids[picked]}" if picked is not None else "no user picked"
+            st.caption(f"Searches {who}" + (" and every other user" if not n else
+                       f" + {n - (picked is not None)} others drawn with the seed" if picked is not None else
+                       f": {n} users drawn with the seed") + ".")
             st.form_submit_button("Start search", type="primary", on_click=_start_search, args=(bundle, split))
         if ss.get(S.SEARCH_ERROR):
             st.error(f"Cannot start this search: {ss[S.SEARCH_ERROR]}")
@@ -268,6 +296,10 @@ def _live_view(bundle, split, run: str, running: bool) -> None:
     user = selected_user(split)
     shown_user = user if (tl.n_personal and user is not None and user in tl.users) else (
         tl.users[0] if tl.n_personal and tl.users else None)
+    if user is not None and user not in tl.users:
+        st.warning(f"This run did not search user {split.data.user_ids[user]}"
+                   + (f": showing the personal slots of user {split.data.user_ids[shown_user]}." if shown_user is not None
+                      else ".") + " Start a search with that user picked to follow its tokens.")
     st.caption(f"{Path(run).name}: {tl.n_steps} decisions, {tl.iterations_done}/{tl.config.get('iterations')} "
                f"iterations, {tl.seconds:.0f} s{' — running' if running else ''}"
                + ("" if shown_user is None else f"; personal slots of user {split.data.user_ids[shown_user]}"))
