@@ -161,3 +161,17 @@ def test_a_flat_surrogate_curve_says_so():
     assert "flat: every step kept the value 0.0715" in fig.layout.title.subtitle.text
     lo, hi = fig.layout.yaxis.range
     assert 0.06 < lo < 0.0715 < hi < 0.08
+
+
+def test_stop_reason_and_tied_slots(toy_run):
+    import dataclasses
+
+    tl = Timeline.from_trace(toy_run)
+    assert tl.finished and ("finished its budget" in tl.stop_reason or "changed no token" in tl.stop_reason)
+    short = dataclasses.replace(tl, iterations_done=1, config={**tl.config, "iterations": 3})
+    assert short.stop_reason == "stopped after iteration 1 of 3: iteration 1 changed no token"
+    assert "not finished" in dataclasses.replace(tl, finished=False).stop_reason
+    shared = next(s for s in tl.steps if s.kind == "shared")
+    tie = dataclasses.replace(shared, candidate_values=(shared.value_before,) * 3, accepted=False)
+    spread = dataclasses.replace(shared, candidate_values=(shared.value_before, shared.value_before + 0.1))
+    assert dataclasses.replace(tl, steps=(tie, spread)).tied_steps() == [tie]

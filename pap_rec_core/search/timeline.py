@@ -193,6 +193,23 @@ class Timeline:
             return token_text(int(token_id))
         return self.texts.get(int(token_id), f"#{int(token_id)}")
 
+    @property
+    def stop_reason(self) -> str:
+        """Why the run ended (or that it has not): the budget, or an iteration that changed nothing."""
+        budget = int(self.config.get("iterations", self.iterations_done))
+        if not self.finished:
+            return f"not finished ({self.iterations_done}/{budget} iterations)"
+        if self.iterations_done < budget:
+            return (f"stopped after iteration {self.iterations_done} of {budget}: iteration {self.iterations_done} "
+                    "changed no token")
+        return f"finished its budget of {budget} iterations"
+
+    def tied_steps(self) -> list[Step]:
+        """Shared decisions whose candidates all scored the same value as the current token: the surrogate
+        cannot tell them apart (a model deaf to its prompt words, or too few users to judge on)."""
+        return [s for s in self.steps if s.kind == "shared" and s.candidate_values
+                and len(set(s.candidate_values)) == 1 and s.candidate_values[0] == s.value_before]
+
     def surrogate_curve(self) -> list[tuple[int, str, float]]:
         """``(step index, kind, surrogate after the step)``; step -1 is the initial value."""
         initial = self.steps[0].value_before if self.steps else float("nan")

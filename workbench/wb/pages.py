@@ -318,11 +318,18 @@ def _live_view(bundle, split, run: str, running: bool) -> None:
     shared = tl.shared_after(step)
     personal = tl.personal_after(step, shown_user) if shown_user is not None else []
     st.markdown("**Prompt at this step:** " + " ".join(f"`{tok.token_text(t)}`" for t in shared + personal))
+    if not running:
+        tied = tl.tied_steps()
+        st.caption(f"The run {tl.stop_reason}." + (
+            f" In {len(tied)} of {sum(s.kind == 'shared' for s in tl.steps)} shared decisions every candidate tied "
+            "with the current token (the surrogate could not tell them apart)." if tied else ""))
     if step:
         s = tl.steps[step - 1]
         detail = (f"{'accepted' if s.accepted else 'rejected'}: surrogate {s.value_before:.4f} → {s.value_after:.4f}"
                   if s.kind == "shared" else f"{s.users_changed} users changed their token; mean surrogate "
                                               f"{s.value_before:.4f} → {s.value_after:.4f}")
+        if s in tl.tied_steps():
+            detail += f" — all {len(s.candidate_values)} candidates tied at {s.value_before:.4f}"
         st.caption(f"step {step}: iteration {s.iteration}, {slot_labels(tl.n_shared, tl.n_personal)[s.slot]} — {detail}")
     c1, c2 = st.columns(2)
     c1.plotly_chart(viz.surrogate_curve(tl, at=step), key="surrogate_chart")
