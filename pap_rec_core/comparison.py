@@ -166,6 +166,54 @@ def user_recommendations(bundle: RLMBundle, split: Split, render: PromptFn, user
     return UserRecommendations(system=system, user=int(user), target=target, target_rank=target_rank, items=items)
 
 
+def personal_token_effects(cmp: RunComparison, bundle: RLMBundle, split: Split, result, n: int = 3,
+                           metric: str = "ndcg@10") -> pd.DataFrame:
+    """What the personal tokens of a run did for the users they moved most: the ``n`` users they helped
+    most and the ``n`` they hurt most (by ``metric``, personalised minus shared-only), each with its
+    personal tokens, the target's rank under both prompts, how many of the shared prompt's top-10 items
+    stayed in the top-10, the test item's genres and the user's most frequent history genres (where the
+    dataset has genres). Empty for a run without both shared and personal slots."""
+    if "auto shared" not in cmp.results or "auto personalised" not in cmp.results:
+        return pd.DataFrame()
+    shared, personal = cmp.results["auto shared"], cmp.results["auto personalised"]
+    delta = personal.per_user[metric] - shared.per_user[metric]
+    order = np.argsort(-delta, kind="stable")
+    picks = [i for i in order[:n] if delta[i] > 0] + [i for i in order[::-1][:n] if delta[i] < 0]
+    row_of = {int(u): r for r, u in enumerate(result.users)}
+    tok = bundle.tokenizer
+    info = split.data.item_info
+    genres = info["genres"] if info is not None and "genres" in info.columns else None
+
+    def genre_list(item: int) -> list[str]:
+        g = genres.iloc[item] if genres is not None else None
+        if g is None or (isinstance(g, float) and np.isnan(g)):
+            return []
+        return [x.strip() for x in (g if isinstance(g, (list, tuple)) else str(g).replace("|", ",").split(",")) if x.strip()]
+
+    rows = []
+    for i in picks:
+        u = int(shared.users[i])
+        top = {name: user_recommendations(bundle, split, cmp.prompts[name], u, system=name, task=cmp.task,
+                                          stage=cmp.stage, exact=cmp.method == "exact",
+                                          eval_users=shared.users).items["item"].tolist()
+               for name in ("auto shared", "auto personalised")}
+        hist = split.history(u, cmp.stage)
+        counts: dict[str, int] = {}
+        for item in hist:
+            for g in genre_list(int(item)):
+                counts[g] = counts.get(g, 0) + 1
+        rows.append({
+            "user": str(split.data.user_ids[u]),
+            "personal tokens": " ".join(tok.token_text(t) for t in result.personal[row_of[u]]),
+            "rank (shared only)": shared.ranks[i], "rank (with personal)": personal.ranks[i],
+            f"Δ {metric}": float(delta[i]),
+            "top-10 kept": len(set(top["auto shared"]) & set(top["auto personalised"])),
+            "test item genres": ", ".join(genre_list(int(split.targets(cmp.stage)[u]))),
+            "history's top genres": ", ".join(g for g, _ in sorted(counts.items(), key=lambda x: -x[1])[:3]),
+        })
+    return pd.DataFrame(rows)
+
+
 def user_history(split: Split, user: int, stage: Stage | str = Stage.TEST, last: int | None = 20) -> pd.DataFrame:
     """The user's items before the stage's target, oldest first (the last ``last`` of them)."""
     hist = split.history(int(user), stage)
@@ -189,5 +237,5 @@ def resolve_user(split: Split, user_id: str) -> int:
                                f"({split.data.n_users} users){hint}") from None
 
 
-__all__ = ["MANUAL_TEMPLATE", "RunComparison", "UserRecommendations", "compare_run", "resolve_user", "run_prompts",
-           "user_history", "user_recommendations"]
+__all__ = ["MANUAL_TEMPLATE", "RunComparison", "UserRecommendations", "compare_run", "personal_token_effects",
+           "resolve_user", "run_prompts", "user_history", "user_recommendations"]

@@ -181,6 +181,32 @@ def rank_comparison(ranks: Mapping[str, float], title: str = "Rank of the ground
     return fig
 
 
+def personal_token_effects(frame: pd.DataFrame, title: str = "What the personal tokens did (test rank, log scale)"):
+    """For each user of :func:`pap_rec_core.comparison.personal_token_effects`: the target's rank with the
+    shared tokens alone and with the user's personal tokens (an arrow from one to the other), labelled
+    with the personal tokens."""
+    go = _go()
+    fig = go.Figure()
+    if frame.empty:
+        fig.update_layout(title=dict(text=title, subtitle=dict(text="no personal tokens in this run")))
+        return fig
+    labels = [f"{u}: {t}" for u, t in zip(frame["user"], frame["personal tokens"])]
+    worst = float(np.nanmax(np.where(np.isfinite(frame[["rank (shared only)", "rank (with personal)"]].to_numpy()),
+                                     frame[["rank (shared only)", "rank (with personal)"]].to_numpy(), 1))) * 2
+    cap = lambda r: r if np.isfinite(r) else worst  # noqa: E731
+    for name, col, color in (("shared only", "rank (shared only)", KIND_COLORS["shared"]),
+                             ("with personal tokens", "rank (with personal)", KIND_COLORS["personal"])):
+        fig.add_trace(go.Scatter(x=[cap(r) for r in frame[col]], y=labels, mode="markers", name=name,
+                                 marker=dict(size=12, color=color)))
+    for lab, a, b in zip(labels, frame["rank (shared only)"], frame["rank (with personal)"]):
+        fig.add_annotation(x=np.log10(cap(b)), y=lab, ax=np.log10(cap(a)), ay=lab, xref="x", yref="y", axref="x",
+                           ayref="y", showarrow=True, arrowhead=2, arrowcolor="#888888", text="")
+    fig.update_xaxes(type="log", autorange="reversed", title="rank of the test item (right = better)")
+    fig.update_layout(title=title, template="plotly_white", height=140 + 45 * len(frame),
+                      yaxis=dict(autorange="reversed"))
+    return fig
+
+
 # ----------------------------------------------------------------------------------------------------
 # Export
 

@@ -73,3 +73,25 @@ def test_resolve_user_and_run_listing(toy_split, runs, tmp_path):
     (bad,) = list_runs(tmp_path)
     assert "trace.jsonl:1" in bad["error"]
     assert list_runs(tmp_path / "none") == []
+
+
+def test_personal_token_effects_name_the_users_moved_most(toy_rlm, toy_split, runs):
+    from pap_rec_core import viz
+    from pap_rec_core.comparison import personal_token_effects
+
+    _, result, direct = runs
+    cmp = compare_run(toy_rlm, toy_split, result)
+    frame = personal_token_effects(cmp, toy_rlm, toy_split, result, n=2)
+    delta = cmp.improvement("auto personalised") - cmp.improvement("auto shared")
+    assert len(frame) == min(2, (delta > 0).sum()) + min(2, (delta < 0).sum())
+    for r in frame.itertuples(index=False):
+        u = toy_split.data.user_index(r.user)
+        i = list(cmp.results["auto shared"].users).index(u)
+        assert r[4] == pytest.approx(delta[i])  # Δ ndcg@10, personalised minus shared-only
+        row = list(result.users).index(u)
+        assert r[1] == " ".join(toy_rlm.tokenizer.token_text(t) for t in result.personal[row])
+        assert 0 <= r[5] <= 10
+    assert len(frame) >= 1 and (frame.iloc[:, 4] != 0).all()  # on the toy run some users moved
+    fig = viz.personal_token_effects(frame)
+    assert len(fig.data) == 2 and len(fig.layout.annotations) == len(frame)
+    assert personal_token_effects(compare_run(toy_rlm, toy_split, direct), toy_rlm, toy_split, direct).empty
