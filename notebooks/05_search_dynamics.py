@@ -53,6 +53,23 @@ for user in timeline.users[:3]:
 fig
 
 # %% [markdown]
+# ## What the personal tokens did
+#
+# The users whose test rank of the held-out item the personal tokens improved and worsened most, against
+# the shared tokens alone: their tokens, both ranks, how much of the top-10 they changed, and the test
+# item's genres next to the history's most frequent ones.
+
+# %%
+from pap_rec_core.comparison import compare_run, personal_token_effects
+
+effects = personal_token_effects(compare_run(exp.bundle, exp.split, personal_run), exp.bundle, exp.split,
+                                 personal_run, n=3)
+exp.save_table("personal_token_effects", effects)
+fig = viz.personal_token_effects(effects)
+exp.save_figure("personal_token_effects", fig)
+effects
+
+# %% [markdown]
 # ## Surrogate on validation vs the true test metric
 
 # %%

@@ -18,8 +18,8 @@ EXPECTED = {  # notebook -> (tables, figures) it must write
     "02_sequential": (["sequential_prompts", "sequential"], ["sequential_metrics"]),
     "03_direct": (["direct"], ["direct_metrics"]),
     "04_explanation": (["explanation_status"], []),
-    "05_search_dynamics": (["convergence", "surrogate_candidates", "surrogate_correlation", "length_ablation"],
-                           ["convergence", "round_times"]),
+    "05_search_dynamics": (["convergence", "personal_token_effects", "surrogate_candidates", "surrogate_correlation",
+                            "length_ablation"], ["convergence", "personal_token_effects", "round_times"]),
 }
 
 

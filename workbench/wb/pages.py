@@ -422,6 +422,23 @@ def compare_page(bundle, split) -> None:
         st.plotly_chart(figures["user_ranks"], key="user_rank_chart")
         tables["user_top10"] = pd.concat([r.items.assign(system=n) for n, r in recs.items()], ignore_index=True)
 
+    if tl.n_personal and tl.n_shared:
+        from pap_rec_core.comparison import personal_token_effects
+
+        st.subheader("What the personal tokens did")
+        from pap_rec_core.search.run import SearchResult
+
+        effects = personal_token_effects(cmp, bundle, split, SearchResult.from_run(run), n=3)
+        if effects.empty:
+            st.info("The personal tokens changed no user's rank of the test item.")
+        else:
+            st.caption("The users whose test rank the personal tokens improved and worsened most (against the "
+                       "shared tokens alone), with their tokens, the test item's genres and their history's.")
+            st.dataframe(effects, hide_index=True, key="personal_effects")
+            figures["personal_effects"] = viz.personal_token_effects(effects)
+            st.plotly_chart(figures["personal_effects"], key="personal_effects_chart")
+            tables["personal_effects"] = effects
+
     st.subheader("Export")
     out = Path(run) / "exports"
     st.caption(f"Every figure above as PNG, SVG, PDF and standalone HTML, and the tables as CSV, into `{out}` "
