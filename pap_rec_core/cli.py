@@ -180,10 +180,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from pap_rec_core.rlm.evaluate import PromptSpec
 
-    try:  # every prompt is checked before any is scored
-        specs = [PromptSpec.parse(p) for p in args.prompt]
-    except ValueError as err:
-        raise PapRecError(str(err)) from None
+    specs = []
+    for p in args.prompt:  # every prompt is checked before any is scored
+        try:
+            specs.append(PromptSpec.parse(p))
+        except (ValueError, KeyError) as err:  # KeyError: an unknown template id
+            raise PapRecError(f"--prompt {p}: {err.args[0]}") from None
     bundle, split = load_model_and_split(args)
     for s in specs:
         s.check(bundle, split)

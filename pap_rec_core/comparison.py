@@ -181,14 +181,7 @@ def personal_token_effects(cmp: RunComparison, bundle: RLMBundle, split: Split, 
     picks = [i for i in order[:n] if delta[i] > 0] + [i for i in order[::-1][:n] if delta[i] < 0]
     row_of = {int(u): r for r, u in enumerate(result.users)}
     tok = bundle.tokenizer
-    info = split.data.item_info
-    genres = info["genres"] if info is not None and "genres" in info.columns else None
-
-    def genre_list(item: int) -> list[str]:
-        g = genres.iloc[item] if genres is not None else None
-        if g is None or (isinstance(g, float) and np.isnan(g)):
-            return []
-        return [x.strip() for x in (g if isinstance(g, (list, tuple)) else str(g).replace("|", ",").split(",")) if x.strip()]
+    genre_sets = split.data.item_genre_sets() or [()] * split.data.n_items
 
     rows = []
     for i in picks:
@@ -200,7 +193,7 @@ def personal_token_effects(cmp: RunComparison, bundle: RLMBundle, split: Split, 
         hist = split.history(u, cmp.stage)
         counts: dict[str, int] = {}
         for item in hist:
-            for g in genre_list(int(item)):
+            for g in genre_sets[int(item)]:
                 counts[g] = counts.get(g, 0) + 1
         rows.append({
             "user": str(split.data.user_ids[u]),
@@ -208,7 +201,7 @@ def personal_token_effects(cmp: RunComparison, bundle: RLMBundle, split: Split, 
             "rank (shared only)": shared.ranks[i], "rank (with personal)": personal.ranks[i],
             f"Δ {metric}": float(delta[i]),
             "top-10 kept": len(set(top["auto shared"]) & set(top["auto personalised"])),
-            "test item genres": ", ".join(genre_list(int(split.targets(cmp.stage)[u]))),
+            "test item genres": ", ".join(genre_sets[int(split.targets(cmp.stage)[u])]),
             "history's top genres": ", ".join(g for g, _ in sorted(counts.items(), key=lambda x: -x[1])[:3]),
         })
     return pd.DataFrame(rows)

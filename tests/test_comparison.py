@@ -91,6 +91,9 @@ def test_personal_token_effects_name_the_users_moved_most(toy_rlm, toy_split, ru
         row = list(result.users).index(u)
         assert r[1] == " ".join(toy_rlm.tokenizer.token_text(t) for t in result.personal[row])
         assert 0 <= r[5] <= 10
+        genres = toy_split.data.item_genre_sets()
+        if genres is not None:  # the test item's genres, one by one (the data's own genre parser)
+            assert r[6] == ", ".join(genres[int(toy_split.targets("test")[u])])
     assert len(frame) >= 1 and (frame.iloc[:, 4] != 0).all()  # on the toy run some users moved
     fig = viz.personal_token_effects(frame)
     assert len(fig.data) == 2 and len(fig.layout.annotations) == len(frame)

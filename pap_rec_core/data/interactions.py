@@ -15,6 +15,8 @@ from pap_rec_core.data.errors import UnknownUserError
 
 log = logging.getLogger(__name__)
 
+NO_GENRE = {"unknown", ""}  # genre values that name no genre
+
 
 @dataclass(frozen=True, eq=False)
 class InteractionData:
@@ -95,6 +97,14 @@ class InteractionData:
         if self.item_info is None or "title" not in self.item_info:
             return None
         return self.item_info["title"].to_numpy()
+
+    def item_genre_sets(self) -> list[tuple[str, ...]] | None:
+        """(I,) each item's genres (the ``genres`` column split on whitespace, "unknown" left out) when the
+        source has genres, else None."""
+        if self.item_info is None or "genres" not in self.item_info:
+            return None
+        return [tuple(g for g in v.split() if g not in NO_GENRE) if isinstance(v, str) else ()
+                for v in self.item_info["genres"].to_numpy()]
 
     def fingerprint(self) -> str:
         """SHA-256 (16 hex chars) of ids and sequences: identical data gives identical fingerprints."""

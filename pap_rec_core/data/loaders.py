@@ -327,6 +327,16 @@ def _recbole_item_info(table: AtomicTable, item_col: str) -> pd.DataFrame:
 # P5 / OpenP5 sequence files
 
 
+def _is_id(text: str) -> bool:
+    """A P5 id: ASCII digits only (str.isdigit alone accepts '²', which int() rejects)."""
+    return text.isascii() and text.isdigit()
+
+
+def _bad_id(text: str) -> str:
+    """How a rejected id is wrong, in the error's words."""
+    return "negative" if text.startswith("-") and _is_id(text[1:]) else "non-integer"
+
+
 def read_sequence_file(path: str | Path) -> tuple[list[str], list[list[str]]]:
     """Parse ``user item item ...`` lines (P5 ``sequential_data.txt``, OpenP5 ``user_sequence.txt``).
 
@@ -344,18 +354,15 @@ def read_sequence_file(path: str | Path) -> tuple[list[str], list[list[str]]]:
             if not parts:
                 continue
             user, items = parts[0], parts[1:]
-            if not (user.isascii() and user.isdigit()):  # str.isdigit alone accepts '²'
-                what = "negative" if user.startswith("-") and user[1:].isascii() and user[1:].isdigit() else "non-integer"
-                raise DataFormatError(path, f"{what} user id {user!r} (ids are integers >= 0)", line=lineno,
+            if not _is_id(user):
+                raise DataFormatError(path, f"{_bad_id(user)} user id {user!r} (ids are integers >= 0)", line=lineno,
                                       field="user_id")
             if not items:
                 raise DataFormatError(path, f"user {user} has no items", line=lineno, field="item_id")
             for pos, item in enumerate(items, start=1):
-                if not (item.isascii() and item.isdigit()):
-                    what = "negative" if item.startswith("-") and item[1:].isascii() and item[1:].isdigit() \
-                        else "non-integer"
-                    raise DataFormatError(path, f"{what} item id {item!r} (item {pos} of user {user}; ids are "
-                                                "integers >= 0)", line=lineno, field="item_id")
+                if not _is_id(item):
+                    raise DataFormatError(path, f"{_bad_id(item)} item id {item!r} (item {pos} of user {user}; ids "
+                                                "are integers >= 0)", line=lineno, field="item_id")
             if user in seen:
                 raise DataFormatError(path, f"user {user} already has a line ({seen[user]})", line=lineno, field="user_id")
             seen[user] = lineno

@@ -46,10 +46,7 @@ class PromptSpec:
     def parse(cls, text: str) -> "PromptSpec":
         kind, _, value = text.partition(":")
         if kind == "manual":
-            try:
-                get_template(value)  # validates the id
-            except KeyError as err:
-                raise ValueError(f"prompt {text!r}: {err.args[0]}") from None
+            get_template(value)  # validates the id
             return cls("manual", value)
         if kind == "keyinfo" and not value:
             return cls("keyinfo")

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 FUTURE_WINDOW = 10  # "some time in the future" (H-4) and the conditional family: the next 10 training items
 LIKED, DISLIKED = 4.0, 2.0  # C-4: the next item rated >= 4; C-5: rated <= 2
-NO_GENRE = {"unknown", ""}
 TITLE_STOPWORDS = {"the", "and", "for", "with", "from", "les", "der", "die", "das", "une"}  # C-6/C-7 skip these
 
 
@@ -107,8 +106,7 @@ class SampleBuilder:
         self.titles = data.item_titles()
         info = data.item_info
         self.genres = None if info is None or "genres" not in info else info["genres"].to_numpy()
-        self.genre_sets = None if self.genres is None else [
-            tuple(g for g in str(v).split() if g not in NO_GENRE) if isinstance(v, str) else () for v in self.genres]
+        self.genre_sets = data.item_genre_sets()
         self.title_word_sets = None if self.titles is None else [title_words(t) for t in self.titles]
         # the words a conditional target may name, per item: genres (C-1 ... C-3) or title words (C-6, C-7)
         self.word_sets = {"{next_genre}": self.genre_sets, "{next_titled}": self.title_word_sets}

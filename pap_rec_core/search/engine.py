@@ -117,15 +117,9 @@ def searchable_users(split: Split, population: np.ndarray, user_ids) -> np.ndarr
     names them."""
     from pap_rec_core.data.errors import UnknownUserError
 
+    out = [split.data.user_index(uid) for uid in user_ids]  # an unknown id: UnknownUserError naming it
     searchable = set(int(u) for u in population)
-    out, bad = [], []
-    for uid in user_ids:
-        try:
-            u = split.data.user_index(uid)
-        except UnknownUserError:
-            raise UnknownUserError(f"unknown user id {uid!r} in {split.data.name} ({split.data.n_users} users, "
-                                   f"e.g. {', '.join(map(str, split.data.user_ids[:3]))})") from None
-        (out if u in searchable else bad).append(u if u in searchable else uid)
+    bad = [uid for uid, u in zip(user_ids, out) if u not in searchable]
     if bad:
         raise UnknownUserError(f"user(s) {', '.join(map(str, bad[:5]))} of {split.data.name} cannot be searched: "
                                "no validation item (fewer than 3 interactions) or nothing this task needs")
