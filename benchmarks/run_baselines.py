@@ -38,6 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="training seed (default: %(default)s)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON path; the .md table goes beside it")
     p.add_argument("--dataset", default="ml-100k", help="builtin dataset or RecBole atomic directory")
+    p.add_argument("--p5-dir", default=None, metavar="DIR",
+                   help="a P5 preprocessed directory (sequential_data.txt, datamaps.json) instead of --dataset")
     p.add_argument("--item-index", default="random", choices=["random", "sequential", "given"])
     p.add_argument("--stopping-step", type=int, default=10,
                    help="epochs without validation NDCG@10 improvement before stopping (default: %(default)s)")
@@ -108,7 +110,8 @@ def main(argv=None) -> int:
     configs = [BaselineConfig(model=m, epochs=args.epochs, stopping_step=args.stopping_step,
                               learning_rate=args.learning_rate, train_batch_size=args.batch_size, seed=args.seed,
                               device=args.device) for m in models]
-    data = load_dataset(DatasetConfig(kind=SourceKind.RECBOLE, path=args.dataset))
+    data = load_dataset(DatasetConfig(kind=SourceKind.P5, path=args.p5_dir) if args.p5_dir else
+                        DatasetConfig(kind=SourceKind.RECBOLE, path=args.dataset))
     split = leave_one_out(data)
     index = build_item_index(data, args.item_index, seed=0)
     eval_config = EvaluationConfig()

@@ -367,22 +367,38 @@ def published_reference(task: str, path: str | Path = PUBLISHED_FILE) -> pd.Data
 
 def surrogate_correlation(bundle, split, run, users: np.ndarray, max_candidates: int,
                           config: EvaluationConfig = EvaluationConfig(),
-                          holdouts: tuple[int, ...] = (0,)) -> tuple[pd.DataFrame, pd.DataFrame]:
+                          holdouts: tuple[int, ...] = (0,), n_resamples: int = 2000) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Over the candidate shared prompts a shared-only search scored (at most ``max_candidates``): each
     judge on validation (the run's users) and test NDCG@10 on ``users``, and their Spearman
-    correlations (NaN with fewer than 3 candidates). A judge is a surrogate (exact, ndcg, beam,
-    likelihood) on the validation item, plus, for each N > 0 in ``holdouts``, on the validation item and
-    each user's last N training items (``kind+hN``: the judge of ``shared_holdout=N``)."""
+    correlations with a bootstrap 95% CI over the candidates (NaN with fewer than 3 candidates).
+    ``run`` may be a list of shared-only runs that differ only in their seed: their candidates are
+    pooled (taken in turn from each run, duplicates once), which gives the correlation more prompts
+    than one search scores. A judge is a surrogate (exact, ndcg, beam, likelihood) on the validation
+    item, plus, for each N > 0 in ``holdouts``, on the validation item and each user's last N training
+    items (``kind+hN``: the judge of ``shared_holdout=N``)."""
     import torch
-    from scipy.stats import spearmanr
 
     from pap_rec_core.rlm.evaluate import evaluate_render
     from pap_rec_core.search import PapRecSearch, SearchConfig
     from pap_rec_core.search.events import read_trace
 
-    if run.config.n_personal:
-        raise ValueError("the correlation is over shared prompts: pass a shared-only run")
-    prompts = shared_prompts_scored(read_trace(run.run_dir), run.config.n_shared)[:max_candidates]
+    runs = list(run) if isinstance(run, (list, tuple)) else [run]
+    run = runs[0]
+    if any(r.config.n_personal for r in runs):
+        raise ValueError("the correlation is over shared prompts: pass shared-only runs")
+    base = {k: v for k, v in run.config.to_dict().items() if k != "seed"}
+    for other in runs[1:]:
+        if {k: v for k, v in other.config.to_dict().items() if k != "seed"} != base:
+            raise ValueError(f"{other.run_dir}: its search config differs from {run.run_dir}'s in more than the "
+                             "seed; pool candidates only over seeds of one configuration")
+    per_run = [shared_prompts_scored(read_trace(r.run_dir), r.config.n_shared) for r in runs]
+    prompts, seen = [], set()
+    for i in range(max((len(p) for p in per_run), default=0)):
+        for scored in per_run:
+            if i < len(scored) and tuple(scored[i]) not in seen:
+                seen.add(tuple(scored[i]))
+                prompts.append(scored[i])
+    prompts = prompts[:max_candidates]
     layout = run.config.layout
     frame = pd.DataFrame({"candidate": range(len(prompts)),
                           "tokens": [" ".join(bundle.tokenizer.token_text(t) for t in p) for p in prompts]})
@@ -390,6 +406,8 @@ def surrogate_correlation(bundle, split, run, users: np.ndarray, max_candidates:
         bundle, split, Stage.TEST, lambda u, h, c, p=p: layout.parts(u, h, c, shared=p), run.config.task,
         system="candidate", method="first-token", batch_size=128, users=users, config=config).summary()["ndcg@10"]
         for p in prompts]
+    rng = np.random.default_rng(config.seed)
+    draws = rng.integers(0, len(prompts), size=(n_resamples, len(prompts))) if len(prompts) >= 3 else None
     rows = []
     for holdout in holdouts:
         for kind in ("exact", "ndcg", "beam", "likelihood"):
@@ -400,9 +418,30 @@ def surrogate_correlation(bundle, split, run, users: np.ndarray, max_candidates:
                                                                  "shared_holdout": holdout}))
             frame[f"valid {name}"] = [float(search.values(torch.tensor(p).expand(len(search.users), -1),
                                                           search.shared_valid)[0].mean()) for p in prompts]
-            rho = spearmanr(frame[f"valid {name}"], frame["test ndcg@10"]).statistic if len(prompts) >= 3 else np.nan
-            rows.append({"surrogate": name, "spearman vs test ndcg@10": float(rho), "candidates": len(prompts)})
+            rho, low, high = _spearman_ci(frame[f"valid {name}"].to_numpy(), frame["test ndcg@10"].to_numpy(), draws)
+            rows.append({"surrogate": name, "spearman vs test ndcg@10": rho, "low": low, "high": high,
+                         "candidates": len(prompts)})
     return frame, pd.DataFrame(rows)
+
+
+def _spearman_ci(x: np.ndarray, y: np.ndarray, draws: np.ndarray | None) -> tuple[float, float, float]:
+    """Spearman's rho of ``x`` and ``y`` with a percentile bootstrap 95% CI over ``draws`` (rows of
+    resampled indices); NaNs with fewer than 3 points. Resamples where either side is constant are
+    left out (rho undefined); NaNs too when either side is constant."""
+    from scipy.stats import spearmanr
+
+    if draws is None or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return np.nan, np.nan, np.nan  # (a constant side: every candidate tied, no ranking to correlate)
+    rho = float(spearmanr(x, y).statistic)
+    boot = []
+    for idx in draws:
+        xs, ys = x[idx], y[idx]
+        if np.ptp(xs) > 0 and np.ptp(ys) > 0:
+            boot.append(spearmanr(xs, ys).statistic)
+    if not boot:
+        return rho, np.nan, np.nan
+    low, high = np.nanpercentile(boot, [2.5, 97.5])
+    return rho, float(low), float(high)
 
 
 def shared_prompts_scored(events, n_shared: int) -> list[list[int]]:
