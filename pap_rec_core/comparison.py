@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -84,9 +84,10 @@ class RunComparison:
 
 def compare_run(bundle: RLMBundle, split: Split, run, *, stage: Stage | str = Stage.TEST, method: str = "first-token",
                 users: np.ndarray | None = None, config: EvaluationConfig = EvaluationConfig(),
-                batch_size: int = 128) -> RunComparison:
+                batch_size: int = 128, on_progress: Callable[[int, int], None] | None = None) -> RunComparison:
     """Evaluate a finished run's prompts (:func:`run_prompts`) on ``stage`` for the run's users (or
-    ``users``, a subset of them)."""
+    ``users``, a subset of them). ``on_progress(done, total)`` follows the user rankings over all
+    prompts (e.g. a progress bar: exact ranking takes minutes)."""
     from pap_rec_core.search.run import SearchResult
 
     result = run if isinstance(run, SearchResult) else SearchResult.from_run(run)
@@ -101,10 +102,32 @@ def compare_run(bundle: RLMBundle, split: Split, run, *, stage: Stage | str = St
     if outside.size:
         raise UnknownUserError(f"user index {int(outside[0])} was not searched in {result.run_dir}")
     prompts = run_prompts(result, bundle)
-    results = {name: evaluate_render(bundle, split, stage, render, result.config.task, system=name, method=method,
-                                     batch_size=batch_size, users=users, config=config)
-               for name, render in prompts.items()}
+    total, done = len(users) * len(prompts), 0
+    results = {}
+    # in chunks, so that progress is seen between them; the direct task in one piece (its candidates'
+    # shown order is drawn over the evaluated users in turn, so chunks would reorder them)
+    chunk = len(users) if result.config.task == "direct" else batch_size
+    for name, render in prompts.items():
+        for start in range(0, len(users), max(chunk, 1)):
+            part = users[start : start + chunk]
+            res = evaluate_render(bundle, split, stage, render, result.config.task, system=name, method=method,
+                                  batch_size=batch_size, users=part, config=config)
+            results.setdefault(name, []).append(res)
+            done += len(part)
+            if on_progress is not None:
+                on_progress(done, total)
+        results[name] = _concat_results(results[name], users, config)
     return RunComparison(str(result.run_dir), result.config.task, Stage(stage).value, method, results, prompts)
+
+
+def _concat_results(parts: list[EvaluationResult], users: np.ndarray, config: EvaluationConfig) -> EvaluationResult:
+    """One result from the results of consecutive chunks of ``users``."""
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    return EvaluationResult(first.system, first.task, first.stage, np.asarray(users),
+                            np.concatenate([p.ranks for p in parts]),
+                            {k: np.concatenate([p.per_user[k] for p in parts]) for k in first.per_user}, config)
 
 
 @dataclass(frozen=True)

@@ -98,3 +98,18 @@ def test_personal_token_effects_name_the_users_moved_most(toy_rlm, toy_split, ru
     fig = viz.personal_token_effects(frame)
     assert len(fig.data) == 2 and len(fig.layout.annotations) == len(frame)
     assert personal_token_effects(compare_run(toy_rlm, toy_split, direct), toy_rlm, toy_split, direct).empty
+
+
+def test_progress_follows_the_rankings_and_chunking_changes_nothing(toy_rlm, toy_split, runs):
+    _, seq, direct = runs
+    for result in (seq, direct):
+        seen = []
+        chunked = compare_run(toy_rlm, toy_split, result, batch_size=5, on_progress=lambda d, t: seen.append((d, t)))
+        whole = compare_run(toy_rlm, toy_split, result, batch_size=1000)
+        total = len(next(iter(whole.results.values())).users) * len(whole.results)
+        assert seen[-1] == (total, total) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+        if result is seq:
+            assert len(seen) > len(whole.results)  # several chunks per prompt: the bar moves within one
+        for name in whole.results:
+            np.testing.assert_array_equal(chunked.results[name].users, whole.results[name].users)
+            np.testing.assert_array_equal(chunked.results[name].ranks, whole.results[name].ranks)

@@ -128,6 +128,8 @@ def test_the_picked_user_is_searched_and_shown(disk_rlm_dir, tmp_path):
     at.run()
     assert job.status == "finished", job.error
     assert job.result.config.user_ids[0] == last and len(job.result.users) == 3
+    # the form's rule and held-out items reach the search (our tie-break by default; the paper's strict selectable)
+    assert job.result.config.personal_rule == "likelihood-tiebreak" and job.result.config.personal_holdout == 0
     assert f"personal slots of user {last}" in texts(at)
     assert "did not search user" not in texts(at)
     other = next(str(split.data.user_ids[u]) for u in split.eval_users if int(u) not in job.result.users)
@@ -221,3 +223,62 @@ def test_the_models_dataset_at_another_location(disk_rlm_dir, tmp_path, toy_recb
     at = make_app(disk_rlm_dir, tmp_path / "runs", dataset_dir=str(other))
     assert not at.exception
     assert "Cannot load the model" in at.error[0].value and "fingerprint" in at.error[0].value
+
+
+def test_the_url_keeps_page_user_and_run_and_a_reload_reattaches_to_the_running_search(disk_rlm_dir, tmp_path):
+    import threading
+
+    from pap_rec_core.rlm import load_rlm_with_split
+    from pap_rec_core.search import SearchConfig
+    from pap_rec_core.search.background import BackgroundSearch
+    from pap_rec_core.search.run import list_runs
+
+    bundle, split = load_rlm_with_split(disk_rlm_dir, device="cpu")
+    gate, box = threading.Event(), {}
+
+    def held(event):  # keep the search running until the test (or the page's Stop) lets it go
+        while not gate.is_set() and box["job"].status != "stopping":
+            time.sleep(0.02)
+
+    runs = tmp_path / "runs"
+    job = BackgroundSearch(bundle, split, SearchConfig(n_shared=1, n_personal=1, iterations=2, top_k=2),
+                           runs / "elsewhere", on_event=held)
+    box["job"] = job
+    job.start()
+    try:
+        deadline = time.time() + 60
+        while not (runs / "elsewhere" / "trace.jsonl").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        (row,) = list_runs(runs)
+        assert row["status"] == "running" and not row["finished"]
+        # a reload: a new session whose URL names the page, the user and the run
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.session_state["model_dir"], at.session_state["runs_dir"] = str(disk_rlm_dir), str(runs)
+        at.query_params.update(page="Search", user="u3", run=str(runs / "elsewhere"))
+        at.run()
+        assert not at.exception, at.exception
+        assert at.session_state["nav"] == "Search" and at.session_state["user"] == "u3"
+        assert at.session_state["job"] is job  # re-attached: the page drives the running search
+        stop = at.button(key="stop_search")
+        assert not stop.disabled
+        assert "running" in at.sidebar.selectbox(key="run").format_func(str(runs / "elsewhere"))
+        stop.click().run()
+        assert not at.exception, at.exception
+        assert job.join(60) and job.status == "stopped"
+        (row,) = list_runs(runs)
+        assert row["status"] == "stopped"
+        at.run()
+        assert at.query_params["page"] == "Search" and at.query_params["run"] == str(runs / "elsewhere")
+    finally:
+        gate.set()
+        job.join(60)
+
+
+def test_held_out_items_on_the_direct_task_are_refused_in_words(disk_rlm_dir, tmp_path):
+    at = make_app(disk_rlm_dir, tmp_path / "runs", nav="Search", search_task="direct", search_holdout=2,
+                  search_personal_rule="strict")
+    assert not at.exception
+    at.button[0].click()
+    at.run()
+    assert at.session_state["job"] is None
+    assert any("held-out items need the sequential task" in e.value for e in at.error), [e.value for e in at.error]

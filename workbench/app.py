@@ -41,6 +41,7 @@ def main() -> None:
         st.error(f"Cannot load the model at `{model_dir}`: {err}")
         return
     pages.sidebar(bundle, split)
+    S.sync_url()
     page = {"Overview": pages.overview, "User": pages.user_page, "Search": pages.search_page,
             "Compare": pages.compare_page}[st.session_state[S.NAV]]
     page(bundle, split)

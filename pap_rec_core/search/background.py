@@ -26,6 +26,15 @@ from pap_rec_core.search.events import SearchEvent
 from pap_rec_core.search.run import SearchResult, run_search
 
 
+_JOBS: dict[str, "BackgroundSearch"] = {}  # run directory -> the last job started on it in this process
+
+
+def find_job(run_dir: str | Path) -> "BackgroundSearch | None":
+    """The job this process started on ``run_dir`` (running or not), or None: how a page that lost its
+    session (a browser reload) re-attaches to a search still running in the server."""
+    return _JOBS.get(str(Path(run_dir).resolve()))
+
+
 class SearchStopped(PapRecError):
     """Raised inside the search thread to stop it at the next event (the trace stays resumable)."""
 
@@ -59,6 +68,7 @@ class BackgroundSearch:
             self._stop.clear()
             self.status, self.error = "running", None
             self._thread = threading.Thread(target=self._work, name=f"search:{self.run_dir.name}", daemon=True)
+            _JOBS[str(self.run_dir.resolve())] = self
             self._thread.start()
 
     def stop(self) -> None:

@@ -29,6 +29,7 @@ from pap_rec_core.search.events import (
     TraceWriter,
     read_trace_lines,
 )
+from pap_rec_core.search.runlock import hold, run_status
 
 
 @dataclass(frozen=True)
@@ -97,16 +98,17 @@ def run_search(bundle: RLMBundle, split: Split, config: SearchConfig, run_dir: s
                                       np.asarray(rec.personal, dtype=np.int64).reshape(len(start.users), -1),
                                       converged=rec.converged, value=rec.value)
     _barrier(world)  # every process has read the trace before it is cut
-    if rank == 0 and cut is not None:
-        with path.open("r+b") as fh:
-            fh.truncate(cut)  # drop the partial iteration; it is redone
-    search = PapRecSearch(bundle, split, config, engine=engine)
-    with TraceWriter(run_dir) if rank == 0 else contextlib.nullcontext() as trace:
-        for event in search.events(resume_from):
-            if trace is not None:
-                trace.write(event)
-            if on_event is not None and rank == 0:
-                on_event(event)
+    with hold(run_dir) if rank == 0 else contextlib.nullcontext():  # one writer; readers see "running"
+        if rank == 0 and cut is not None:
+            with path.open("r+b") as fh:
+                fh.truncate(cut)  # drop the partial iteration; it is redone
+        search = PapRecSearch(bundle, split, config, engine=engine)
+        with TraceWriter(run_dir) if rank == 0 else contextlib.nullcontext() as trace:
+            for event in search.events(resume_from):
+                if trace is not None:
+                    trace.write(event)
+                if on_event is not None and rank == 0:
+                    on_event(event)
     _barrier(world)  # the trace is complete before anyone reads the result
     return SearchResult.from_run(run_dir)
 
@@ -120,8 +122,10 @@ def _barrier(world: int) -> None:
 
 def list_runs(runs_dir: str | Path) -> list[dict]:
     """Every search run under ``runs_dir`` (directories holding a ``trace.jsonl``, newest first): name,
-    path, task, slots, surrogate, users, iterations done, finished, validation surrogate; a trace that
-    cannot be read is listed with its error instead of hiding the others."""
+    path, task, slots, surrogate, users (count, and the first listed user of a run given ``user_ids``:
+    the workbench's picked user), iterations done, finished, status (finished / running / stopped, see
+    ``runlock``), validation surrogate (the last finished iteration's while unfinished), last write
+    time; a trace that cannot be read is listed with its error instead of hiding the others."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return []
@@ -136,10 +140,14 @@ def list_runs(runs_dir: str | Path) -> list[dict]:
             done = next((e for _, e in lines if isinstance(e, Finished)), None)
             its = [e for _, e in lines if isinstance(e, IterationFinished)]
             cfg = start.config
+            listed = cfg.get("user_ids")
             row.update(task=cfg.get("task"), shared=cfg.get("n_shared"), personal=cfg.get("n_personal"),
                        surrogate=cfg.get("surrogate"), users=len(start.users),
+                       first_user=str(listed[0]) if listed else None,
                        iterations=f"{len(its)}/{cfg.get('iterations')}", finished=done is not None,
-                       value=(done.value if done else its[-1].value if its else None))
+                       status=run_status(trace.parent, done is not None),
+                       value=(done.value if done else its[-1].value if its else None),
+                       modified=trace.stat().st_mtime)
         except (TraceError, OSError, ValueError) as exc:
             row["error"] = str(exc)
         rows.append(row)

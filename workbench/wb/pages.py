@@ -12,7 +12,8 @@ import streamlit as st
 
 from wb import resources, state as S
 
-DEMO_BUILD = dict(n_shared=5, n_personal=1, iterations=2, max_users=200, surrogate="exact", seed=0)
+DEMO_BUILD = dict(n_shared=5, n_personal=1, iterations=2, max_users=200, surrogate="exact", seed=0,
+                  personal_rule="likelihood-tiebreak")  # tokens visibly change: benchmarks/results/demo_settings_ml-100k.md
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -35,13 +36,29 @@ def sidebar(bundle, split) -> None:
         if st.session_state[S.RUN] not in paths:
             st.session_state[S.RUN] = paths[0] if paths else None
         if paths:
-            labels = {r["path"]: f"{r['name']} ({r['task']}, {r['shared']}+{r['personal']}, "
-                                 f"{'done' if r['finished'] else r['iterations']})" for r in rows}
-            st.selectbox("Run", paths, key=S.RUN, format_func=lambda p: labels.get(p, p))
+            labels = {r["path"]: run_label(r, st.session_state[S.SESSION_TAG]) for r in rows}
+            st.selectbox("Run", paths, key=S.RUN, format_func=lambda p: labels.get(p, f"{Path(p).name} (starting)"),
+                         help="time of the last write · status · task and slots · surrogate · users searched · "
+                              "the picked user · this session's runs")
         if split is not None:
             st.selectbox("User id", [str(u) for u in split.data.user_ids], key=S.USER, index=None,
                          placeholder="type or pick a user id", accept_new_options=True,
                          help="searchable; any id you type is checked against the dataset")
+
+
+def run_label(row: dict, session_tag: str) -> str:
+    """What tells runs apart in the run picker, most distinctive first (a closed picker shows the start):
+    ``21:40:28 · running · sequential 5+1 exact · 200 users · user 42 · this session — <name>``."""
+    parts = [time.strftime("%H:%M:%S", time.localtime(row["modified"])), row["status"],
+             f"{row['task']} {row['shared']}+{row['personal']} {row['surrogate']}"]
+    if row["status"] != "finished":
+        parts[1] += f" ({row['iterations']})"
+    parts.append(f"{row['users']:,} users")
+    if row.get("first_user") is not None:
+        parts.append(f"user {row['first_user']}")
+    if str(row["name"]).split("/")[-1].startswith(f"{session_tag}-"):
+        parts.append("this session")
+    return " · ".join(parts) + f" — {row['name']}"
 
 
 def selected_user(split) -> int | None:
@@ -131,7 +148,11 @@ def overview(bundle, split) -> None:
             build_demo_run(bundle, split, runs_dir)
         return
     frame = pd.DataFrame(rows)
-    st.dataframe(frame.drop(columns=["path"]), hide_index=True, key="runs_table")
+    if "modified" in frame:
+        frame["modified"] = pd.to_datetime(frame["modified"], unit="s").dt.strftime("%Y-%m-%d %H:%M:%S")
+    cols = [c for c in ["name", "status", "task", "shared", "personal", "surrogate", "users", "first_user",
+                        "iterations", "value", "modified", "finished", "error"] if c in frame]
+    st.dataframe(frame[cols], hide_index=True, key="runs_table")
     bad = [r for r in rows if r["error"]]
     if bad:
         st.warning(f"{len(bad)} run(s) could not be read: " + "; ".join(r["error"] for r in bad))
@@ -182,33 +203,24 @@ def user_page(bundle, split) -> None:
 # Search: start / stop / resume in the background, live view, replay
 
 
-def search_user_ids(split, picked: int | None, n_users: int, seed: int) -> tuple[str, ...] | None:
-    """The users a search started from the app searches: with ``n_users`` > 0 and a picked user, that user
-    first plus ``n_users - 1`` others drawn with ``seed`` from the evaluation users (the shared tokens are
-    judged on all of them); without a picked user, ``n_users`` drawn with ``seed``; ``n_users`` = 0: None
-    (every user, the picked one among them)."""
-    if not n_users:
-        return None
-    ids = split.data.user_ids
-    others = [int(u) for u in split.eval_users if int(u) != picked]
-    rng = np.random.default_rng(seed)
-    first = [picked] if picked is not None else []
-    drawn = rng.choice(others, size=min(len(others), n_users - len(first)), replace=False).tolist()
-    return tuple(str(ids[u]) for u in first + drawn)
-
-
 def _new_job(bundle, split):
     from pap_rec_core.search import SearchConfig
     from pap_rec_core.search.background import BackgroundSearch
+    from pap_rec_core.search.users import sample_user_ids
 
     ss = st.session_state
     picked = selected_user(split)
     if picked is not None and picked not in set(int(u) for u in split.eval_users):
         raise ValueError(f"user {split.data.user_ids[picked]} has no validation item (fewer than 3 interactions) "
                          "and cannot be searched; pick another user")
+    if int(ss[S.HOLDOUT]) and ss[S.TASK] != "sequential":
+        raise ValueError(f"held-out items need the sequential task (the {ss[S.TASK]} task has no held-out training "
+                         "items); set Held-out items to 0")
     config = SearchConfig(task=ss[S.TASK], n_shared=int(ss[S.SHARED]), n_personal=int(ss[S.PERSONAL]),
                           surrogate=ss[S.SURROGATE], iterations=int(ss[S.ITERATIONS]), top_k=int(ss[S.TOP_K]),
-                          user_ids=search_user_ids(split, picked, int(ss[S.MAX_USERS]), int(ss[S.SEED])),
+                          personal_rule=ss[S.RULE], shared_holdout=int(ss[S.HOLDOUT]),
+                          personal_holdout=int(ss[S.HOLDOUT]),
+                          user_ids=sample_user_ids(split, picked, int(ss[S.MAX_USERS]), int(ss[S.SEED])),
                           seed=int(ss[S.SEED]))
     run_dir = Path(ss[S.RUNS_DIR]) / f"{ss[S.SESSION_TAG]}-{time.strftime('%Y%m%d-%H%M%S')}"
     return BackgroundSearch(bundle, split, config, run_dir)
@@ -228,9 +240,24 @@ def _start_search(bundle, split) -> None:
     ss[S.JOB], ss[S.RUN], ss[S.SEARCH_ERROR] = job, str(job.run_dir), None
 
 
+def _attach(run: str | None) -> None:
+    """Re-attach to the search of the selected run when this server runs it (a reload lost the session,
+    or another session started it): its controls and live view come back."""
+    from pap_rec_core.search.background import find_job
+
+    ss = st.session_state
+    if run and (ss[S.JOB] is None or str(ss[S.JOB].run_dir) != str(run)):
+        found = find_job(run)
+        if found is not None and found.running:
+            ss[S.JOB] = found
+
+
 def search_page(bundle, split) -> None:
+    from pap_rec_core.search.runlock import holder
+
     st.header("Search")
     ss = st.session_state
+    _attach(ss.get(S.RUN))
     job = ss[S.JOB]
     with st.expander("Start a search", expanded=job is None):
         with st.form("search_form"):
@@ -249,6 +276,14 @@ def search_page(bundle, split) -> None:
                                  "the seed")
             c4.number_input("Candidates per slot (top-k)", 1, 50, key=S.TOP_K)
             c4.number_input("Seed", 0, 2**31 - 1, key=S.SEED)
+            c1.selectbox("Personal rule", ["strict", "likelihood-tiebreak"], key=S.RULE,
+                         format_func=lambda r: {"strict": "strict (the paper)"}.get(r, "likelihood tie-break (ours)"),
+                         help="strict: a user's token changes only when their surrogate improves (the paper; on "
+                              "one validation item per user this is rare); likelihood tie-break: among equal "
+                              "surrogate values, the higher target likelihood wins")
+            c2.number_input("Held-out items", 0, 10, key=S.HOLDOUT,
+                            help="judge shared and personal rounds also on each user's last N training items, "
+                                 "kept out of the gradients (0: validation item only, the paper)")
             picked = selected_user(split)
             n = int(ss.get(S.MAX_USERS) or 0)
             who = f"user {split.data.user_ids[picked]}" if picked is not None else "no user picked"
@@ -266,11 +301,16 @@ def search_page(bundle, split) -> None:
             job.join(30)
         if c2.button("Resume", key="resume_search", disabled=job.running or job.status == "finished"):
             job.start()
-        c3.markdown(f"This session's search: `{job.run_dir.name}` — **{job.status}**")
+        c3.markdown(f"Search `{job.run_dir.name}` — **{job.status}**")
         if job.status == "failed":
             st.error(job.error)
     run = ss.get(S.RUN)
     running = job is not None and job.running and str(job.run_dir) == str(run)
+    elsewhere = None if running or not run else holder(run)
+    if elsewhere is not None:  # e.g. `pap-rec search` in a terminal: watch it live; it stops there
+        running = True
+        st.info(f"This run is being searched by process {elsewhere['pid']} on {elsewhere['host']}: the view "
+                "follows it live; stop it where it was started.")
     if not run or not (running or (Path(run) / "trace.jsonl").exists()):
         st.info("No run selected: start a search above or pick a run in the sidebar.")
         return
@@ -282,8 +322,11 @@ def _live_view(bundle, split, run: str, running: bool) -> None:
     from pap_rec_core.search.events import TraceError
     from pap_rec_core.search.timeline import slot_labels
 
+    from pap_rec_core.search.runlock import holder
+
     job = st.session_state[S.JOB]
-    if running and job is not None and not job.running:
+    mine = job is not None and str(job.run_dir) == str(run)
+    if running and ((mine and not job.running) or (not mine and holder(run) is None)):
         st.rerun()  # the search ended: redraw the controls too
     if not (Path(run) / "trace.jsonl").exists():
         st.caption("The search is starting…")

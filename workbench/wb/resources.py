@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -53,9 +54,13 @@ def load_model(model_dir: str, dataset: str = ""):
 
 
 def runs(runs_dir: str) -> list[dict]:
-    """The run listing, re-read only when a trace appears, grows or disappears."""
+    """The run listing, re-read only when a trace appears, grows or disappears; the status (running /
+    stopped / finished) is checked on every call (a process may have ended without writing)."""
+    from pap_rec_core.search.runlock import run_status
+
     traces = sorted(Path(runs_dir).glob("**/trace.jsonl")) if Path(runs_dir).is_dir() else []
-    return _runs(str(runs_dir), tuple((str(t), _mtime(t), _size(t)) for t in traces))
+    rows = _runs(str(runs_dir), tuple((str(t), _mtime(t), _size(t)) for t in traces))
+    return [r if r["error"] else {**r, "status": run_status(r["path"], r["finished"])} for r in rows]
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -81,13 +86,24 @@ def _timeline(run_dir: str, stamp: float, size: int):
     return Timeline.from_trace(run_dir)
 
 
-@st.cache_resource(show_spinner="Evaluating the manual and automatic prompts on every searched user…", max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=8)
 def _comparison(model_dir: str, model_stamp: float, run_dir: str, run_stamp: float, stage: str, method: str,
                 dataset: str = ""):
     from pap_rec_core.comparison import compare_run
 
     bundle, split = load_model(model_dir, dataset)
-    return compare_run(bundle, split, run_dir, stage=stage, method=method)
+    bar = st.progress(0.0, text="Evaluating the manual and automatic prompts on every searched user…")
+    start = time.perf_counter()
+
+    def on_progress(done: int, total: int) -> None:
+        spent = time.perf_counter() - start
+        left = spent / done * (total - done) if done else float("nan")
+        bar.progress(min(1.0, done / total), text=f"Evaluating the manual and automatic prompts: {done:,}/{total:,} "
+                     f"user rankings, {spent:.0f} s" + (f", about {left:.0f} s left" if done else ""))
+
+    result = compare_run(bundle, split, run_dir, stage=stage, method=method, on_progress=on_progress)
+    bar.empty()
+    return result
 
 
 @st.cache_resource(show_spinner="Generating explanations with the manual and the searched prompts…", max_entries=8)
