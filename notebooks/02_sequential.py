@@ -55,6 +55,21 @@ exp.save_figure("sequential_metrics", fig)
 fig
 
 # %% [markdown]
+# ## The paper's claims, answered (the findings report)
+# The same computation as `benchmarks/search_findings.py` (at the `full` budget, the settings of the committed
+# `benchmarks/results/findings_<dataset>.md`): every search arm over its seeds, paired bootstrap 95% CIs, and
+# each claim's answer from its row.
+
+# %%
+from pap_rec_core.findings import claims_frame, rows_frame
+
+findings = exp.findings()
+claims = claims_frame(findings)
+exp.save_table("findings_claims", claims)
+exp.save_table("findings_rows", rows_frame(findings))
+claims
+
+# %% [markdown]
 # ## Published numbers (reference only — not comparable)
 # The paper's and P5's numbers are on Amazon Beauty/Sports/Toys with P5's (leaky) sequential index, a
 # pretrained T5 and beam-search ranking; ours are on this dataset with a random index and a small RLM

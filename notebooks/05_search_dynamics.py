@@ -79,6 +79,17 @@ exp.save_table("surrogate_correlation", correlation)
 correlation
 
 # %% [markdown]
+# The findings report's judges: the same correlation over the candidates of all its seeds' shared-only searches
+# (pooled), with judges that also read each user's last N training items (`+hN`).
+
+# %%
+from pap_rec_core.findings import judges_frame
+
+judges = judges_frame(exp.findings())
+exp.save_table("findings_judges", judges)
+judges
+
+# %% [markdown]
 # ## Prompt length (shared tokens)
 
 # %%

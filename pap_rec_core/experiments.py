@@ -23,6 +23,7 @@ import pandas as pd
 
 from pap_rec_core.data.split import Stage
 from pap_rec_core.evaluation.evaluator import EvaluationConfig, EvaluationResult, results_table
+from pap_rec_core.findings import FindingsConfig, shared_prompts_scored, surrogate_correlation
 
 METRICS = ("hit@5", "ndcg@5", "hit@10", "ndcg@10")
 MANUAL = {"sequential": ("2-3", "2-13"), "direct": ("5-7", "5-8")}  # (seen, unseen) templates
@@ -47,6 +48,10 @@ class Budget:
     resamples: int = 200  # bootstrap resamples
     max_candidates: int = 6  # candidate prompts in the surrogate-vs-test correlation
     figure_formats: tuple[str, ...] = ("html",)
+    # the findings report (claims 1-4): its searches, rows and judges; baselines name run_baselines.py JSONs
+    # under benchmarks/results ({dataset} is the dataset's name; missing files are left out)
+    findings: FindingsConfig = FindingsConfig(personal=(0, 1), iterations=1, users=40, max_candidates=6,
+                                              resamples=200)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,7 +62,11 @@ BUDGETS: dict[str, Budget] = {
     "full": Budget("full", users=None, iterations=5, personal_counts=(0, 1, 2, 3),
                    baselines=("Pop", "Markov", "BPR", "GRU4Rec", "Caser", "SASRec", "BERT4Rec"), baseline_epochs=200,
                    baseline_max_seconds=300.0, ablation_shared=(1, 3, 5, 10), resamples=2000, max_candidates=40,
-                   figure_formats=("html", "png")),
+                   figure_formats=("html", "png"),
+                   findings=FindingsConfig(  # = the committed benchmarks/results/findings_<dataset> reports
+                       personal=(0, 1, 2, 3), iterations=5, variants=(("likelihood-tiebreak", 0), ("strict", 3)),
+                       direct=True, judge_holdouts=(0, 3), max_candidates=90, seeds=(0, 1, 2),
+                       baselines=("baselines_{dataset}.json", "baselines_sasrec_converged_{dataset}.json"))),
 }
 
 
@@ -316,6 +325,27 @@ class Experiment:
     # ------------------------------------------------------------------------------------------------
     # 05: search dynamics
 
+    def findings(self) -> dict[str, Any]:
+        """The findings report at this budget (``pap_rec_core.findings.compute_findings``, the same computation
+        as ``benchmarks/search_findings.py``): searches under ``results_dir/runs/findings`` (resumed), the
+        report cached in ``results_dir/findings.json`` and reused while its model and settings match."""
+        from pap_rec_core.findings import compute_findings
+        from pap_rec_core.rlm.checkpoint import embedded_model_dir
+
+        cfg = self.budget.findings
+        files = [RESULTS_DIR / f.format(dataset=self.split.data.name) for f in cfg.baselines]
+        cfg = replace(cfg, baselines=tuple(str(f) for f in files if f.is_file()))
+        model_dir = str(self.model_dir or embedded_model_dir())
+        cache = self.results_dir / "findings.json"
+        if cache.is_file():
+            report = json.loads(cache.read_text())
+            if report.get("search") == json.loads(json.dumps(cfg.to_dict())) and report.get("model") == model_dir:
+                return report
+        report = compute_findings(self.bundle, self.split, cfg, self.results_dir / "runs" / "findings",
+                                  model_dir=model_dir, log=lambda line: None)
+        self.save_json("findings", report)
+        return report
+
     def convergence(self, run) -> pd.DataFrame:
         """One row per decision of a run: kind, slot, accepted, surrogate before/after, seconds."""
         from pap_rec_core.exports import steps_frame
@@ -344,6 +374,7 @@ class Experiment:
         return pd.DataFrame(rows)
 
 
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"  # committed benchmark results
 PUBLISHED_FILE = Path(__file__).resolve().parents[1] / "notebooks" / "reference" / "published.csv"
 
 
@@ -362,101 +393,6 @@ def published_reference(task: str, path: str | Path = PUBLISHED_FILE) -> pd.Data
         raise ValueError(f"{path}: missing columns {sorted(missing)}")
     out = frame[frame.task == task][cols].reset_index(drop=True)
     out.insert(0, "comparable", "no (other data, model and item index)")
-    return out
-
-
-def surrogate_correlation(bundle, split, run, users: np.ndarray, max_candidates: int,
-                          config: EvaluationConfig = EvaluationConfig(),
-                          holdouts: tuple[int, ...] = (0,), n_resamples: int = 2000) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Over the candidate shared prompts a shared-only search scored (at most ``max_candidates``): each
-    judge on validation (the run's users) and test NDCG@10 on ``users``, and their Spearman
-    correlations with a bootstrap 95% CI over the candidates (NaN with fewer than 3 candidates).
-    ``run`` may be a list of shared-only runs that differ only in their seed: their candidates are
-    pooled (taken in turn from each run, duplicates once), which gives the correlation more prompts
-    than one search scores. A judge is a surrogate (exact, ndcg, beam, likelihood) on the validation
-    item, plus, for each N > 0 in ``holdouts``, on the validation item and each user's last N training
-    items (``kind+hN``: the judge of ``shared_holdout=N``)."""
-    import torch
-
-    from pap_rec_core.rlm.evaluate import evaluate_render
-    from pap_rec_core.search import PapRecSearch, SearchConfig
-    from pap_rec_core.search.events import read_trace
-
-    runs = list(run) if isinstance(run, (list, tuple)) else [run]
-    run = runs[0]
-    if any(r.config.n_personal for r in runs):
-        raise ValueError("the correlation is over shared prompts: pass shared-only runs")
-    base = {k: v for k, v in run.config.to_dict().items() if k != "seed"}
-    for other in runs[1:]:
-        if {k: v for k, v in other.config.to_dict().items() if k != "seed"} != base:
-            raise ValueError(f"{other.run_dir}: its search config differs from {run.run_dir}'s in more than the "
-                             "seed; pool candidates only over seeds of one configuration")
-    per_run = [shared_prompts_scored(read_trace(r.run_dir), r.config.n_shared) for r in runs]
-    prompts, seen = [], set()
-    for i in range(max((len(p) for p in per_run), default=0)):
-        for scored in per_run:
-            if i < len(scored) and tuple(scored[i]) not in seen:
-                seen.add(tuple(scored[i]))
-                prompts.append(scored[i])
-    prompts = prompts[:max_candidates]
-    layout = run.config.layout
-    frame = pd.DataFrame({"candidate": range(len(prompts)),
-                          "tokens": [" ".join(bundle.tokenizer.token_text(t) for t in p) for p in prompts]})
-    frame["test ndcg@10"] = [evaluate_render(
-        bundle, split, Stage.TEST, lambda u, h, c, p=p: layout.parts(u, h, c, shared=p), run.config.task,
-        system="candidate", method="first-token", batch_size=128, users=users, config=config).summary()["ndcg@10"]
-        for p in prompts]
-    rng = np.random.default_rng(config.seed)
-    draws = rng.integers(0, len(prompts), size=(n_resamples, len(prompts))) if len(prompts) >= 3 else None
-    rows = []
-    for holdout in holdouts:
-        for kind in ("exact", "ndcg", "beam", "likelihood"):
-            if (run.config.task == "direct" or holdout) and kind == "beam":
-                continue  # (beam lists on the held-out rows too would double a slow column)
-            name = kind + (f"+h{holdout}" if holdout else "")
-            search = PapRecSearch(bundle, split, SearchConfig(**{**run.config.to_dict(), "surrogate": kind,
-                                                                 "shared_holdout": holdout}))
-            frame[f"valid {name}"] = [float(search.values(torch.tensor(p).expand(len(search.users), -1),
-                                                          search.shared_valid)[0].mean()) for p in prompts]
-            rho, low, high = _spearman_ci(frame[f"valid {name}"].to_numpy(), frame["test ndcg@10"].to_numpy(), draws)
-            rows.append({"surrogate": name, "spearman vs test ndcg@10": rho, "low": low, "high": high,
-                         "candidates": len(prompts)})
-    return frame, pd.DataFrame(rows)
-
-
-def _spearman_ci(x: np.ndarray, y: np.ndarray, draws: np.ndarray | None) -> tuple[float, float, float]:
-    """Spearman's rho of ``x`` and ``y`` with a percentile bootstrap 95% CI over ``draws`` (rows of
-    resampled indices); NaNs with fewer than 3 points. Resamples where either side is constant are
-    left out (rho undefined); NaNs too when either side is constant."""
-    from scipy.stats import spearmanr
-
-    if draws is None or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return np.nan, np.nan, np.nan  # (a constant side: every candidate tied, no ranking to correlate)
-    rho = float(spearmanr(x, y).statistic)
-    boot = []
-    for idx in draws:
-        xs, ys = x[idx], y[idx]
-        if np.ptp(xs) > 0 and np.ptp(ys) > 0:
-            boot.append(spearmanr(xs, ys).statistic)
-    if not boot:
-        return rho, np.nan, np.nan
-    low, high = np.nanpercentile(boot, [2.5, 97.5])
-    return rho, float(low), float(high)
-
-
-def shared_prompts_scored(events, n_shared: int) -> list[list[int]]:
-    """Every shared-token list a search scored as a candidate, in order (replaying acceptances)."""
-    shared, out = None, []
-    for e in events:
-        if e.event == "run_started":
-            shared = list(e.shared)
-        elif e.event == "candidates_scored" and e.slot < n_shared:
-            for c in e.candidates:
-                tokens = list(shared)
-                tokens[e.slot] = int(c)
-                out.append(tokens)
-        elif e.event == "token_accepted":
-            shared = list(e.shared)
     return out
 
 

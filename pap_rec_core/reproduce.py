@@ -24,7 +24,9 @@ import pandas as pd
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = ("01_data_and_rlm", "02_sequential", "03_direct", "04_explanation", "05_search_dynamics")
-HEADLINE_TABLES = (("sequential", "Sequential recommendation (test)"), ("direct", "Direct recommendation (test)"),
+HEADLINE_TABLES = (("findings_claims", "The paper's claims, answered"),
+                   ("sequential", "Sequential recommendation (test)"), ("direct", "Direct recommendation (test)"),
+                   ("findings_judges", "Judges on validation vs test NDCG@10 (the findings report)"),
                    ("surrogate_correlation", "Surrogate on validation vs test NDCG@10"),
                    ("length_ablation", "Prompt length (shared tokens)"))
 

@@ -15,11 +15,11 @@ from pap_rec_core.reproduce import NOTEBOOKS, Target, reproduce
 
 EXPECTED = {  # notebook -> (tables, figures) it must write
     "01_data_and_rlm": (["dataset_stats", "index_leak", "training_curve", "manual_prompts"], ["training_curve"]),
-    "02_sequential": (["sequential_prompts", "sequential"], ["sequential_metrics"]),
+    "02_sequential": (["sequential_prompts", "sequential", "findings_claims", "findings_rows"], ["sequential_metrics"]),
     "03_direct": (["direct"], ["direct_metrics"]),
     "04_explanation": (["explanation_status"], []),
     "05_search_dynamics": (["convergence", "personal_token_effects", "surrogate_candidates", "surrogate_correlation",
-                            "length_ablation"], ["convergence", "personal_token_effects", "round_times"]),
+                            "findings_judges", "length_ablation"], ["convergence", "personal_token_effects", "round_times"]),
 }
 
 
@@ -75,6 +75,34 @@ def test_notebook_numbers_match_the_cli(smoke, capsys):
         for m in ("hit@5", "ndcg@5", "hit@10", "ndcg@10"):
             # the CLI's JSON carries 10 significant digits
             assert seq.loc[ours, m] == pytest.approx(rows[cli][m], abs=1e-9), (ours, m)
+
+
+def test_the_notebooks_findings_equal_the_findings_cli(smoke, tmp_path):
+    """Notebook 02's claims and rows and notebook 05's judges are the CLI's report on the same searches."""
+    import sys
+    from pathlib import Path
+
+    from pap_rec_core.experiments import BUDGETS
+    from pap_rec_core.findings import claims_frame, judges_frame, rows_frame
+
+    out, _, _ = smoke
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from search_findings import main as findings_main
+
+    cfg = BUDGETS["smoke"].findings
+    findings_main(["--users", str(cfg.users), "--iterations", str(cfg.iterations), "--personal", "0,1", "--seeds", "0",
+                   "--max-candidates", str(cfg.max_candidates), "--resamples", str(cfg.resamples),
+                   "--runs-dir", str(out / "ml-100k" / "runs" / "findings"), "--out", str(tmp_path / "f"),
+                   "--device", "cpu"])
+    report = json.loads((tmp_path / "f.json").read_text())
+    tables = out / "ml-100k" / "tables"
+    for name, frame in (("findings_claims", claims_frame(report)), ("findings_rows", rows_frame(report)),
+                        ("findings_judges", judges_frame(report))):
+        saved = pd.read_csv(tables / f"{name}.csv")
+        assert len(saved) == len(frame) and len(frame), name
+        pd.testing.assert_frame_equal(saved, pd.read_csv(__import__("io").StringIO(frame.to_csv(index=False))),
+                                      check_exact=False, rtol=1e-12, atol=1e-12)
+    assert [c[:3] for c in claims_frame(report)["claim"]] == ["1. ", "2. ", "3. ", "4. "]
 
 
 def test_a_p5_dataset_target_gets_its_own_rlm(make_p5_dir, tmp_path):
