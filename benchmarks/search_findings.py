@@ -46,6 +46,8 @@ def main(argv=None) -> None:
                    help="also the direct task: manual 5-7 and a shared-only search, on the fixed 1+99 candidates")
     p.add_argument("--judge-holdouts", default="0", metavar="N,...",
                    help="held-out training items of the judges whose correlation with test is measured (default: 0)")
+    p.add_argument("--judges", default="", metavar="NAME,...",
+                   help="the judges by name instead of --judge-holdouts, e.g. exact,ndcg,likelihood,likelihood+h10")
     p.add_argument("--users", type=int, default=None, help="first N validation users (default: all)")
     p.add_argument("--max-candidates", type=int, default=40,
                    help="candidate prompts for the judge correlation, pooled over the seeds' shared-only searches")
@@ -72,7 +74,8 @@ def main(argv=None) -> None:
             n_shared=args.shared, personal=tuple(int(x) for x in args.personal.split(",")), iterations=args.iterations,
             surrogate=args.surrogate, personal_rule=args.personal_rule, personal_holdout=args.personal_holdout,
             shared_holdout=args.shared_holdout, variants=parse_variants(args.variants), direct=args.direct,
-            judge_holdouts=tuple(int(x) for x in args.judge_holdouts.split(",")), users=args.users,
+            judge_holdouts=tuple(int(x) for x in args.judge_holdouts.split(",")),
+            judges=tuple(x for x in args.judges.split(",") if x), users=args.users,
             max_candidates=args.max_candidates, seeds=tuple(int(x) for x in args.seeds.split(",")),
             baselines=tuple(x for x in args.baselines.split(",") if x) + ((str(args.sasrec),) if args.sasrec else ()),
             resamples=args.resamples)

@@ -53,6 +53,7 @@ class FindingsConfig:
     variants: tuple[tuple[str, int], ...] = ()  # (rule, personal holdout) searched with 1 personal slot
     direct: bool = False
     judge_holdouts: tuple[int, ...] = (0,)
+    judges: tuple[str, ...] = ()  # the judges by name instead (e.g. exact, likelihood+h10); () = from judge_holdouts
     users: int | None = None  # the first N validation users (None: all)
     max_candidates: int = 40
     seeds: tuple[int, ...] = (0,)
@@ -60,7 +61,7 @@ class FindingsConfig:
     resamples: int = 2000
 
     def __post_init__(self) -> None:
-        for name in ("personal", "judge_holdouts", "seeds", "baselines"):
+        for name in ("personal", "judge_holdouts", "judges", "seeds", "baselines"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "variants", tuple((str(r), int(h)) for r, h in self.variants))
         for rule, _ in ((self.personal_rule, 0),) + self.variants:
@@ -252,7 +253,7 @@ def compute_findings(bundle, split, config: FindingsConfig, runs_dir: str | Path
     shared_runs = [runs[Arm("sequential", 0), s][1] for s in seeds if (Arm("sequential", 0), s) in runs]
     if shared_runs:
         frame, corr = surrogate_correlation(bundle, split, shared_runs, users, config.max_candidates, econf,
-                                            config.judge_holdouts)
+                                            config.judge_holdouts, judges=config.judges)
         n_candidates = len(frame)
         if len(frame) >= 3:
             for row in corr.itertuples(index=False):
@@ -280,7 +281,8 @@ def compute_findings(bundle, split, config: FindingsConfig, runs_dir: str | Path
 
 def surrogate_correlation(bundle, split, run, users: np.ndarray, max_candidates: int,
                           config: "EvaluationConfig | None" = None,
-                          holdouts: tuple[int, ...] = (0,), n_resamples: int = 2000) -> tuple[pd.DataFrame, pd.DataFrame]:
+                          holdouts: tuple[int, ...] = (0,), n_resamples: int = 2000,
+                          judges: tuple[str, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Over the candidate shared prompts a shared-only search scored (at most ``max_candidates``): each
     judge on validation (the run's users) and test NDCG@10 on ``users``, and their Spearman
     correlations with a bootstrap 95% CI over the candidates (NaN with fewer than 3 candidates).
@@ -288,7 +290,8 @@ def surrogate_correlation(bundle, split, run, users: np.ndarray, max_candidates:
     pooled (taken in turn from each run, duplicates once), which gives the correlation more prompts
     than one search scores. A judge is a surrogate (exact, ndcg, beam, likelihood) on the validation
     item, plus, for each N > 0 in ``holdouts``, on the validation item and each user's last N training
-    items (``kind+hN``: the judge of ``shared_holdout=N``)."""
+    items (``kind+hN``: the judge of ``shared_holdout=N``). ``judges`` names them explicitly instead
+    (e.g. ``("exact", "likelihood+h10")``)."""
     import torch
 
     from pap_rec_core.data.split import Stage
@@ -324,19 +327,24 @@ def surrogate_correlation(bundle, split, run, users: np.ndarray, max_candidates:
         for p in prompts]
     rng = np.random.default_rng(config.seed)
     draws = rng.integers(0, len(prompts), size=(n_resamples, len(prompts))) if len(prompts) >= 3 else None
+    if not judges:
+        judges = tuple(kind + (f"+h{holdout}" if holdout else "") for holdout in holdouts
+                       for kind in ("exact", "ndcg", "beam", "likelihood")
+                       if not ((run.config.task == "direct" or holdout) and kind == "beam"))
+        # (beam lists on the held-out rows too would double a slow column)
     rows = []
-    for holdout in holdouts:
-        for kind in ("exact", "ndcg", "beam", "likelihood"):
-            if (run.config.task == "direct" or holdout) and kind == "beam":
-                continue  # (beam lists on the held-out rows too would double a slow column)
-            name = kind + (f"+h{holdout}" if holdout else "")
-            search = PapRecSearch(bundle, split, SearchConfig(**{**run.config.to_dict(), "surrogate": kind,
-                                                                 "shared_holdout": holdout}))
-            frame[f"valid {name}"] = [float(search.values(torch.tensor(p).expand(len(search.users), -1),
-                                                          search.shared_valid)[0].mean()) for p in prompts]
-            rho, low, high = _spearman_ci(frame[f"valid {name}"].to_numpy(), frame["test ndcg@10"].to_numpy(), draws)
-            rows.append({"surrogate": name, "spearman vs test ndcg@10": rho, "low": low, "high": high,
-                         "candidates": len(prompts)})
+    for name in judges:
+        kind, _, hold = name.partition("+h")
+        if not hold.isdigit() and hold:
+            raise ValueError(f"cannot read the judge {name!r}; write SURROGATE or SURROGATE+hN (e.g. likelihood+h10)")
+        holdout = int(hold or 0)
+        search = PapRecSearch(bundle, split, SearchConfig(**{**run.config.to_dict(), "surrogate": kind,
+                                                             "shared_holdout": holdout}))
+        frame[f"valid {name}"] = [float(search.values(torch.tensor(p).expand(len(search.users), -1),
+                                                      search.shared_valid)[0].mean()) for p in prompts]
+        rho, low, high = _spearman_ci(frame[f"valid {name}"].to_numpy(), frame["test ndcg@10"].to_numpy(), draws)
+        rows.append({"surrogate": name, "spearman vs test ndcg@10": rho, "low": low, "high": high,
+                     "candidates": len(prompts)})
     return frame, pd.DataFrame(rows)
 
 

@@ -100,3 +100,9 @@ def test_surrogate_correlation_scores_each_judge_on_its_own_rows(toy_rlm, toy_sp
     expected = float(search.values(torch.tensor(prompt).expand(len(search.users), -1), search.shared_valid)[0].mean())
     assert frame["valid ndcg+h2"][0] == pytest.approx(expected)
     assert frame["valid ndcg+h2"][0] != pytest.approx(frame["valid ndcg"][0])  # more rows: another value
+    # judges named explicitly: the same columns for the same names, in the order given
+    named, ncorr = surrogate_correlation(toy_rlm, toy_split, run, toy_split.eval_users, 5, judges=("ndcg+h2", "exact"))
+    assert ncorr.surrogate.tolist() == ["ndcg+h2", "exact"]
+    assert named["valid ndcg+h2"].tolist() == frame["valid ndcg+h2"].tolist()
+    with pytest.raises(ValueError, match="cannot read the judge 'exact\+hx'"):
+        surrogate_correlation(toy_rlm, toy_split, run, toy_split.eval_users, 5, judges=("exact+hx",))
