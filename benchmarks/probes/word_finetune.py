@@ -1,10 +1,11 @@
 """Probe (2026-12-02): fine-tune a trained RLM on template words (sequential 2-1..2-6 + conditional),
 keep the best manual 2-3 validation checkpoint, score test prompts.
 
-    python benchmarks/probes/word_finetune.py MODEL STEPS LR THREADS COND_SHARE [title|all|C-2,C-7,...] [last]
+    python benchmarks/probes/word_finetune.py MODEL STEPS LR THREADS COND_SHARE [title|all|C-2,C-7,...] [last] [save=DIR]
 
 AdamW, 50 warm-up steps, cosine to 0, batch 256, seed 0, validation every 200 steps (943 users);
-conditional templates: "all" (C-1..C-7, the default), "title" (C-6/C-7) or a comma list; "last": the last weights are scored too. Results: benchmarks/results/rlm_probes_ml-100k.json.
+conditional templates: "all" (C-1..C-7, the default), "title" (C-6/C-7) or a comma list; "last": the last weights are scored too;
+"save=DIR": the best weights are saved as an RLM directory (the source's metadata, with a note of the fine-tune). Results: benchmarks/results/rlm_probes_ml-100k.json.
 """
 import json, random, sys, time
 import numpy as np, torch
@@ -49,3 +50,16 @@ if "last" in sys.argv[7:]:
     report(f"last step {steps}")
 model.load_state_dict(best[1])
 report(f"best step {best[2]} val {best[0]:.4f}")
+saves = [a[5:] for a in sys.argv[7:] if a.startswith("save=")]
+if saves:
+    from pap_rec_core.rlm.checkpoint import save_rlm
+    meta = dict(bundle.metadata)
+    meta["word_finetune"] = {"source": src, "argv": sys.argv[1:], "best_step": best[2], "best_valid_2-3": best[0]}
+    import shutil
+    from pathlib import Path
+    out = save_rlm(saves[0], model, tok, meta)
+    for extra in Path(src).iterdir():  # the item index (and the training report) travel with the weights
+        if extra.is_file() and extra.name != "train_state.pt" and not (out / extra.name).exists():
+            shutil.copy2(extra, out / extra.name)
+    print("saved", out, flush=True)
+
