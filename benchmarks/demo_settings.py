@@ -41,7 +41,7 @@ def slug(name: str) -> str:
 
 def measure(bundle, split, config, run_dir: Path, picked: int) -> dict:
     from pap_rec_core.evaluation.evaluator import compare
-    from pap_rec_core.rlm.evaluate import PromptSpec, evaluate_rlm
+    from pap_rec_core.scoring import PromptSpec, evaluate_rlm
     from pap_rec_core.search import read_trace, run_search
     from pap_rec_core.search.run import SearchResult
 

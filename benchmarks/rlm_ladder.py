@@ -85,7 +85,7 @@ RUNGS: tuple[Rung, ...] = (
          dict(family_weights=(("sequential", 0.65), ("conditional", 0.3), ("direct", 0.05)),
               templates=SEQ_TEMPLATES + COND_TEMPLATES + DIRECT_TEMPLATES,
               learning_rate=2e-3, lr_schedule="cosine", keep="best", keyinfo_share=0.8)),
-    Rung("two-phase", "svd", "the presets' recipe since 2026-12-02 (rlm/training.py RECIPE, two_phase): 80% of the "
+    Rung("two-phase", "svd", "the presets' recipe since 2026-12-02 (rlm/recipe.py RECIPE, two_phase): 80% of the "
          "steps on the key info alone with their own cosine and best checkpoint (by B-1), then from there 2-1 ... 2-6 "
          "+ conditional 60% (C-1, C-2, C-6, C-7) + direct 5%, lr 5e-4 with its own cosine; best 2-3 checkpoint",
          dict(family_weights=(("sequential", 0.35), ("conditional", 0.6), ("direct", 0.05)),
@@ -120,7 +120,7 @@ def run_rung(name: str, seed: int, samples: int, work: Path, threads: int, cfg: 
     from pap_rec_core.data import DatasetConfig, SourceKind, SplitConfig, build_item_index, leave_one_out, load_dataset
     from pap_rec_core.evaluation import EvaluationConfig
     from pap_rec_core.rlm.checkpoint import load_rlm_with_split
-    from pap_rec_core.rlm.evaluate import evaluate_rlm
+    from pap_rec_core.scoring import evaluate_rlm
     from pap_rec_core.rlm.training import TrainConfig, train_rlm
 
     torch.set_num_threads(threads)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from pap_rec_core.evaluation import EvaluationConfig, compare
-from pap_rec_core.rlm.evaluate import evaluate_rlm
+from pap_rec_core.scoring import evaluate_rlm
 
 PROMPTS = ["manual:2-3", "manual:2-13", "keyinfo", "random:0", "random:1", "random:2"]
 DIRECT = ["manual:5-7", "manual:5-8"]

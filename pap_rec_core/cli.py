@@ -176,9 +176,9 @@ def load_model_and_split(args: argparse.Namespace):
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pap_rec_core.evaluation import EvaluationConfig, results_table
-    from pap_rec_core.rlm.evaluate import evaluate_rlm
+    from pap_rec_core.scoring import evaluate_rlm
 
-    from pap_rec_core.rlm.evaluate import PromptSpec
+    from pap_rec_core.scoring import PromptSpec
 
     specs = []
     for p in args.prompt:  # every prompt is checked before any is scored
@@ -226,7 +226,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _evaluate_explanations(args: argparse.Namespace, bundle, split, specs) -> int:
     """``evaluate`` for explanation prompts: BLEU/ROUGE of greedy explanations on the held-out reviews
     (test; ``--stage valid``: the val reviews), paired bootstrap of the per-pair surrogate vs the first."""
-    from pap_rec_core.rlm.explain import compare_explanations, search_render
+    from pap_rec_core.rlm.explain import compare_explanations
+    from pap_rec_core.scoring import search_render
 
     if args.per_user:
         raise PapRecError("--per-user is for ranking prompts; explanation prompts have per-pair values")

@@ -202,7 +202,8 @@ class Experiment:
     def evaluate(self, spec_or_render, task: str = "sequential", label: str | None = None) -> EvaluationResult:
         """Test metrics of a prompt spec (``manual:2-3``, ``run:DIR``, ...) or a prompt function on
         :attr:`users` (first-token ranking for single-token items, history masked)."""
-        from pap_rec_core.rlm.evaluate import PromptSpec, evaluate_render, prompt_fn
+        from pap_rec_core.rlm.evaluate import evaluate_render
+        from pap_rec_core.scoring import PromptSpec, prompt_fn
 
         if isinstance(spec_or_render, str):
             spec = PromptSpec.parse(spec_or_render)
@@ -236,7 +237,7 @@ class Experiment:
 
     def prompt_results(self, task: str = "sequential") -> dict[str, EvaluationResult]:
         """Manual (seen and unseen template) and PAP-REC prompts (shared only, + n personal) on test."""
-        from pap_rec_core.rlm.evaluate import run_prompt_fn
+        from pap_rec_core.scoring import run_prompt_fn
 
         seen, unseen = MANUAL[task]
         results = {f"manual {seen}": self.evaluate(f"manual:{seen}", label=f"manual {seen}"),
@@ -309,7 +310,8 @@ class Experiment:
         """PAP-REC on the explanation task (surrogate BLEU-4 + 0.1 ROUGE-L on the val reviews): manual 3-1
         and 3-3 against the found prompts (shared only, + n personal) on the test reviews of the searched
         users — corpus BLEU/ROUGE and the per-pair surrogate's paired bootstrap vs manual 3-1."""
-        from pap_rec_core.rlm.explain import compare_explanations, search_render
+        from pap_rec_core.rlm.explain import compare_explanations
+        from pap_rec_core.scoring import search_render
 
         counts = self.budget.personal_counts if personal_counts is None else personal_counts
         prompts: dict[str, Any] = {"manual 3-1": "3-1", "manual 3-3": "3-3"}
@@ -361,7 +363,7 @@ class Experiment:
     def length_ablation(self, task: str = "sequential") -> pd.DataFrame:
         """Shared-only searches with 1/3/5/10 slots (the budget's list): validation surrogate, test
         metrics, time."""
-        from pap_rec_core.rlm.evaluate import run_prompt_fn
+        from pap_rec_core.scoring import run_prompt_fn
 
         rows = []
         for n in self.budget.ablation_shared:

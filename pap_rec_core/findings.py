@@ -28,12 +28,15 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pap_rec_core.evaluation import EvaluationConfig
 
 KEYS = ["hit@5", "ndcg@5", "hit@10", "ndcg@10"]
 RULES = ("strict", "likelihood-tiebreak")
@@ -166,7 +169,7 @@ def compute_findings(bundle, split, config: FindingsConfig, runs_dir: str | Path
 
     from pap_rec_core.evaluation import EvaluationConfig, evaluate_scorer, paired_bootstrap
     from pap_rec_core.evaluation.baselines import fit_markov, popularity_scores
-    from pap_rec_core.rlm.evaluate import evaluate_rlm
+    from pap_rec_core.scoring import evaluate_rlm
     from pap_rec_core.search import run_search
 
     runs_dir = Path(runs_dir)
@@ -249,12 +252,11 @@ def compute_findings(bundle, split, config: FindingsConfig, runs_dir: str | Path
     by_spec = {r["spec"]: r for r in rows}
 
     # judges on validation vs test over the candidates of the seeds' shared-only searches, pooled
-    correlations, n_candidates = {}, 0
+    correlations = {}
     shared_runs = [runs[Arm("sequential", 0), s][1] for s in seeds if (Arm("sequential", 0), s) in runs]
     if shared_runs:
         frame, corr = surrogate_correlation(bundle, split, shared_runs, users, config.max_candidates, econf,
                                             config.judge_holdouts, judges=config.judges)
-        n_candidates = len(frame)
         if len(frame) >= 3:
             for row in corr.itertuples(index=False):
                 correlations[row.surrogate] = {"spearman": float(row[1]), "ci": [float(row.low), float(row.high)],

@@ -8,7 +8,7 @@ import pytest
 
 from pap_rec_core.comparison import compare_run, resolve_user, run_prompts, user_recommendations
 from pap_rec_core.data.errors import UnknownUserError
-from pap_rec_core.rlm.evaluate import evaluate_rlm
+from pap_rec_core.scoring import evaluate_rlm
 from pap_rec_core.search import SearchConfig, run_search
 from pap_rec_core.search.run import list_runs
 

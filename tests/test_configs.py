@@ -10,7 +10,7 @@ from pap_rec_core.data import DatasetConfig, SourceKind, SplitConfig
 from pap_rec_core.evaluation import EvaluationConfig
 from pap_rec_core.evaluation.recbole_baselines import BaselineConfig
 from pap_rec_core.rlm import RLMConfig
-from pap_rec_core.rlm.training import PRESETS, TrainConfig, preset
+from pap_rec_core.rlm.recipe import PRESETS, TrainConfig, preset
 
 CONFIGS = [
     DatasetConfig(),

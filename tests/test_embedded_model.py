@@ -14,7 +14,7 @@ import pytest
 
 from pap_rec_core.rlm import embedded_model_dir, load_rlm_with_split
 from pap_rec_core.rlm.checkpoint import EMBEDDED_MODEL_COMMAND
-from pap_rec_core.rlm.evaluate import evaluate_rlm
+from pap_rec_core.scoring import evaluate_rlm
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "benchmarks" / "results" / "rlm_ml-100k_full.json"

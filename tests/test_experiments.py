@@ -104,5 +104,5 @@ def test_surrogate_correlation_scores_each_judge_on_its_own_rows(toy_rlm, toy_sp
     named, ncorr = surrogate_correlation(toy_rlm, toy_split, run, toy_split.eval_users, 5, judges=("ndcg+h2", "exact"))
     assert ncorr.surrogate.tolist() == ["ndcg+h2", "exact"]
     assert named["valid ndcg+h2"].tolist() == frame["valid ndcg+h2"].tolist()
-    with pytest.raises(ValueError, match="cannot read the judge 'exact\+hx'"):
+    with pytest.raises(ValueError, match=r"cannot read the judge 'exact\+hx'"):
         surrogate_correlation(toy_rlm, toy_split, run, toy_split.eval_users, 5, judges=("exact+hx",))

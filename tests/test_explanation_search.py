@@ -15,7 +15,7 @@ import torch
 
 from pap_rec_core.evaluation.text_metrics import pair_surrogate, sentence_bleu
 from pap_rec_core.prompts.layout import PromptLayout
-from pap_rec_core.rlm.tokenizer import ItemRef, TokenRef, UserRef
+from pap_rec_core.prompts.parts import ItemRef, TokenRef, UserRef
 from pap_rec_core.search import SearchConfig
 from pap_rec_core.search.config import default_surrogate
 from pap_rec_core.search.engine import PapRecSearch, review_users
@@ -123,7 +123,8 @@ def test_training_samples_come_from_each_users_train_reviews(review_rlm, review_
 
 
 def test_explanation_search_engines_agree_and_value_is_the_evaluated_surrogate(review_rlm, review_split):
-    from pap_rec_core.rlm.explain import evaluate_explanations, search_render
+    from pap_rec_core.rlm.explain import evaluate_explanations
+    from pap_rec_core.scoring import search_render
     from pap_rec_core.search.run import SearchResult
 
     runs = {}

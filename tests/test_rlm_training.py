@@ -8,7 +8,8 @@ import torch
 
 from pap_rec_core.data import build_item_index
 from pap_rec_core.rlm import load_rlm
-from pap_rec_core.rlm.evaluate import PromptSpec, evaluate_rlm, random_word_source
+from pap_rec_core.rlm.evaluate import random_word_source
+from pap_rec_core.scoring import PromptSpec, evaluate_rlm
 from pap_rec_core.rlm.training import TrainConfig, preset, train_rlm
 from pap_rec_core.prompts import get_template
 
@@ -134,7 +135,7 @@ def test_history_questions_share_the_key_info_and_answer_from_it(toy_split) -> N
     import random as _random
 
     from pap_rec_core.prompts import Family, templates_of
-    from pap_rec_core.rlm.tokenizer import ItemRef, UserRef
+    from pap_rec_core.prompts.parts import ItemRef, UserRef
     from pap_rec_core.rlm.samples import SampleBuilder
     from pap_rec_core.rlm.training import build_tokenizer
 

@@ -129,7 +129,7 @@ def test_trace_lines_are_versioned_json(toy_rlm, toy_split, tmp_path) -> None:
 
 def test_a_found_prompt_is_evaluated_on_the_users_it_searched(toy_rlm, toy_split, tmp_path) -> None:
     from pap_rec_core.data import UnknownUserError
-    from pap_rec_core.rlm.evaluate import evaluate_rlm
+    from pap_rec_core.scoring import evaluate_rlm
 
     cfg = SearchConfig(n_shared=2, n_personal=1, iterations=1, top_k=2, max_users=5)
     result = run_search(toy_rlm, toy_split, cfg, tmp_path / "r")
@@ -187,7 +187,7 @@ def test_ndcg_surrogate_counts_every_rank() -> None:
 
 @pytest.mark.parametrize("surrogate", ["exact", "likelihood"])
 def test_direct_task_search_engines_agree_and_evaluate(toy_rlm, toy_split, tmp_path, surrogate) -> None:
-    from pap_rec_core.rlm.evaluate import evaluate_rlm
+    from pap_rec_core.scoring import evaluate_rlm
 
     cfg = SearchConfig(task="direct", n_shared=2, n_personal=1, top_k=2, iterations=2, surrogate=surrogate,
                        personal_rule="likelihood-tiebreak")

@@ -10,7 +10,7 @@ import torch
 
 from pap_rec_core.evaluation import EvaluationConfig, compare
 from pap_rec_core.rlm import load_rlm_with_split
-from pap_rec_core.rlm.evaluate import evaluate_rlm
+from pap_rec_core.scoring import evaluate_rlm
 
 torch.set_num_threads(1)
 a_dir, b_dir, prompts = sys.argv[1], sys.argv[2], sys.argv[3:] or ["manual:2-3"]

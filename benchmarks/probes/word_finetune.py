@@ -11,7 +11,7 @@ import json, random, sys, time
 import numpy as np, torch
 torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 2)
 from pap_rec_core.rlm import load_rlm_with_split
-from pap_rec_core.rlm.evaluate import evaluate_rlm
+from pap_rec_core.scoring import evaluate_rlm
 from pap_rec_core.rlm.samples import SampleBuilder, make_batch
 from pap_rec_core.rlm.training import TrainConfig
 from pap_rec_core.evaluation import EvaluationConfig

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from pap_rec_core.prompts.templates import Template
-from pap_rec_core.rlm.tokenizer import ITEM_SEPARATOR, ItemRef, Part, UserRef
+from pap_rec_core.prompts.parts import ITEM_SEPARATOR, ItemRef, Part, UserRef
 
 DEFAULT_MAX_HISTORY = 20  # most recent items shown in a prompt (P5 truncates histories too)
 

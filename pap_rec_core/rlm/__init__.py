@@ -11,16 +11,8 @@ from pap_rec_core.rlm.checkpoint import (
     save_rlm,
 )
 from pap_rec_core.rlm.model import RecLM, RLMConfig
-from pap_rec_core.rlm.tokenizer import (
-    EOS_ID,
-    PAD_ID,
-    UNK_ID,
-    ItemRef,
-    RecTokenizer,
-    TokenRef,
-    UserRef,
-    train_sentencepiece,
-)
+from pap_rec_core.prompts.parts import ItemRef, TokenRef, UserRef
+from pap_rec_core.rlm.tokenizer import EOS_ID, PAD_ID, UNK_ID, RecTokenizer, train_sentencepiece
 
 __all__ = [
     "CheckpointMismatchError", "EOS_ID", "ItemRef", "PAD_ID", "RLMBundle", "RLMConfig", "RecLM", "RecTokenizer",

@@ -15,7 +15,8 @@ from pap_rec_core.prompts.templates import Family, get_template
 from pap_rec_core.rlm.checkpoint import RLMBundle
 from pap_rec_core.rlm.model import RecLM
 from pap_rec_core.rlm.ranking import EncodedBatch, encode_batch
-from pap_rec_core.rlm.tokenizer import EOS_ID, PAD_ID, Part, RecTokenizer
+from pap_rec_core.prompts.parts import Part
+from pap_rec_core.rlm.tokenizer import EOS_ID, PAD_ID, RecTokenizer
 
 ReviewRender = Callable[[Any], list[Part]]  # a review row (user, item, rating, ...) -> prompt parts
 
@@ -64,7 +65,7 @@ def template_render(data, template: str = "3-1") -> ReviewRender:
 def generate_explanations(bundle: RLMBundle, data, rows: pd.DataFrame, template: str | ReviewRender = "3-1",
                           batch_size: int = 32, max_new_tokens: int = 48) -> list[str]:
     """Greedy explanations for each review row (user, item, rating) with an explanation template (its id)
-    or a render function (row -> prompt parts, e.g. a search's prompt: ``search_render``)."""
+    or a render function (row -> prompt parts, e.g. a search's prompt: ``scoring.search_render``)."""
     render = template_render(data, template) if isinstance(template, str) else template
     out: list[str] = []
     for s in range(0, len(rows), batch_size):
@@ -72,24 +73,6 @@ def generate_explanations(bundle: RLMBundle, data, rows: pd.DataFrame, template:
         batch = encode_batch(bundle.tokenizer, [render(r) for r in chunk.itertuples()])
         out.extend(greedy_decode(bundle.model, bundle.tokenizer, batch, max_new_tokens))
     return out
-
-
-def search_render(result, data, tokenizer: RecTokenizer, personal: bool = True) -> ReviewRender:
-    """Prompts of a finished explanation search for review rows: its layout (user, item, title) with its
-    shared tokens and each searched user's own tokens (``personal=False``: the shared tokens alone)."""
-    from pap_rec_core.rlm.evaluate import run_layout
-
-    if result.config.task != "explanation":
-        raise ValueError(f"{result.run_dir} searched the {result.config.task} task, not explanation")
-    layout, personal_of = run_layout(result, tokenizer, personal)
-    titles = data.item_titles()
-
-    def render(row) -> list[Part]:
-        u, item = int(row.user), int(row.item)
-        return layout.parts(u, item=item, title=None if titles is None else str(titles[item]), shared=result.shared,
-                            personal=personal_of(u))
-
-    return render
 
 
 def evaluate_explanations(bundle: RLMBundle, data, template: str | ReviewRender = "3-1", max_rows: int | None = None,

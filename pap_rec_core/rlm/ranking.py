@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from pap_rec_core.rlm.model import RecLM
-from pap_rec_core.rlm.tokenizer import EOS_ID, PAD_ID, Encoded, Part, RecTokenizer
+from pap_rec_core.prompts.parts import Part
+from pap_rec_core.rlm.tokenizer import EOS_ID, PAD_ID, Encoded, RecTokenizer
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from pap_rec_core.rlm.ranking import EncodedBatch, collate, pad_labels
 from pap_rec_core.rlm.tokenizer import RecTokenizer
 
 if TYPE_CHECKING:
-    from pap_rec_core.rlm.training import TrainConfig
+    from pap_rec_core.rlm.recipe import TrainConfig
 
 FUTURE_WINDOW = 10  # "some time in the future" (H-4) and the conditional family: the next 10 training items
 LIKED, DISLIKED = 4.0, 2.0  # C-4: the next item rated >= 4; C-5: rated <= 2

@@ -19,9 +19,11 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence, Union
+from typing import Iterable, Sequence
 
 import numpy as np
+
+from pap_rec_core.prompts.parts import ItemRef, ListSeparator, Part, TokenRef, UserRef
 
 PAD_ID, EOS_ID, UNK_ID = 0, 1, 2
 MAX_WHOLE_WORDS = 512  # P5: nn.Embedding(512, d_model)
@@ -30,34 +32,8 @@ SPIECE_FILE = "spiece.model"
 TOKENIZER_FILE = "rec_tokenizer.json"
 
 
-@dataclass(frozen=True)
-class ItemRef:
-    item: int  # dense item index
-
-
-@dataclass(frozen=True)
-class UserRef:
-    user: int  # dense user index
-
-
-@dataclass(frozen=True)
-class TokenRef:
-    """One vocabulary id placed as is: a prompt-search slot. ``Encoded.slots`` gives its position."""
-
-    token: int
-
-
-@dataclass(frozen=True)
-class ListSeparator:
-    """The separator between the items of a history or candidate list. A tokenizer writes it as its
-    ``item_separator`` (P5's ``" , "`` unless the model was trained without separators)."""
-
-
-ITEM_SEPARATOR = ListSeparator()
 P5_ITEM_SEPARATOR = " , "  # P5 joins item ids with " , "
 TEXT_CACHE_MAX_CHARS = 64  # text parts up to this length (template words, separators) are encoded once
-
-Part = Union[str, ItemRef, UserRef, TokenRef, ListSeparator]
 
 
 @dataclass(frozen=True)

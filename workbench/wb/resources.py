@@ -109,7 +109,8 @@ def _comparison(model_dir: str, model_stamp: float, run_dir: str, run_stamp: flo
 @st.cache_resource(show_spinner="Generating explanations with the manual and the searched prompts…", max_entries=8)
 def _explanation_comparison(model_dir: str, model_stamp: float, run_dir: str, run_stamp: float, stage: str,
                             dataset: str = ""):
-    from pap_rec_core.rlm.explain import compare_explanations, search_render
+    from pap_rec_core.rlm.explain import compare_explanations
+    from pap_rec_core.scoring import search_render
     from pap_rec_core.search.run import SearchResult
 
     bundle, split = load_model(model_dir, dataset)
