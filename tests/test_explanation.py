@@ -32,6 +32,33 @@ def test_rouge_by_hand():
     assert m["surrogate"] == pytest.approx(m["bleu-4"] + 0.1 * m["rouge-l"])
 
 
+def test_metrics_are_the_packages_own(tmp_path):
+    """On plain lower-case words (where our whitespace tokens are the packages' own), BLEU equals sacrebleu's
+    default corpus BLEU and ROUGE equals rouge-score's default scorer: the definitions researchers compare
+    against, not ours."""
+    import sacrebleu
+    from rouge_score import rouge_scorer
+
+    from pap_rec_core.evaluation.text_metrics import pair_surrogate, sentence_bleu
+
+    hyps = ["the acting is great and the plot is fun", "a good movie", "boring plot bad actors", "great fun"]
+    refs = ["the plot is fun and the acting is great", "a very good movie indeed", "bad actors", "fun fun great"]
+    assert bleu(hyps, refs, 4) == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score / 100, abs=1e-12)
+    assert bleu(hyps, refs, 1) == pytest.approx(
+        sacrebleu.metrics.BLEU(max_ngram_order=1).corpus_score(hyps, [refs]).score / 100, abs=1e-12)
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"])
+    scores = [scorer.score(r, h) for h, r in zip(hyps, refs)]
+    for ours, kind in ((rouge_n(hyps, refs, 1), "rouge1"), (rouge_n(hyps, refs, 2), "rouge2"),
+                       (rouge_l(hyps, refs), "rougeL")):
+        assert ours == pytest.approx(np.mean([s[kind].fmeasure for s in scores]), abs=1e-12)
+    # the per-pair surrogate: sacrebleu's add-one smoothed sentence BLEU (Lin & Och) + 0.1 ROUGE-L
+    smoothed = sacrebleu.metrics.BLEU(smooth_method="add-k", effective_order=False)
+    for h, r, value in zip(hyps, refs, pair_surrogate(hyps, refs)):
+        assert sentence_bleu(h, r) == pytest.approx(smoothed.sentence_score(h, [r]).score / 100, abs=1e-12)
+        assert value == pytest.approx(sentence_bleu(h, r) + 0.1 * scorer.score(r, h)["rougeL"].fmeasure, abs=1e-12)
+    assert sentence_bleu("", "a b") == 0.0 and sentence_bleu("x y", "a b") == 0.0
+
+
 def test_explanations_are_generated_and_scored_on_held_out_reviews(toy_rlm, toy_split):
     from pap_rec_core.rlm.explain import evaluate_explanations, held_out_reviews
 

@@ -7,7 +7,6 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pap_rec_core.prompts.templates import Template
 from pap_rec_core.prompts.parts import ITEM_SEPARATOR, ItemRef, Part, UserRef
 
 DEFAULT_MAX_HISTORY = 20  # most recent items shown in a prompt (P5 truncates histories too)
@@ -24,13 +23,10 @@ def item_list_parts(items: Sequence[int] | np.ndarray) -> list[Part]:
     return parts
 
 
-def render_source(template: Template, **values: Any) -> list[Part]:
-    """Render ``template.source``. ``user`` is a user index, ``item`` an item index, ``history`` and
-    ``candidates`` item-index sequences (already truncated), other fields plain text."""
-    return render_text(template.source, **values)
-
-
 def render_text(pattern: str, **values: Any) -> list[Part]:
+    """Render a template's source (``Template.source``) into parts. ``user`` is a user index, ``item`` an
+    item index, ``history`` and ``candidates`` item-index sequences (already truncated), other fields plain
+    text; a field without a value is an error naming it."""
     parts: list[Part] = []
     for literal, field_name, _, _ in string.Formatter().parse(pattern):
         if literal:
