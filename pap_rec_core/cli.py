@@ -365,12 +365,12 @@ def _user_ids(spec: str | None) -> tuple[str, ...] | None:
 
 def cmd_export_plots(args: argparse.Namespace) -> int:
     from pap_rec_core.exports import export_run_report, run_report
-    from pap_rec_core.search.events import RunStarted, read_trace
+    from pap_rec_core.search.events import RunTrace
     from pap_rec_core.search.timeline import Timeline
 
-    events = read_trace(args.run)
-    timeline = Timeline.from_events(events, where=args.run)
-    start = next(e for e in events if isinstance(e, RunStarted))
+    trace = RunTrace.read(args.run)
+    timeline = Timeline.from_events(trace.events, where=args.run)
+    start = trace.started
     model_dir = args.model or start.model.get("path")
     comparison, token_text, user_ids, user = None, None, None, None
     if not args.no_compare or args.model or args.user is not None:

@@ -300,7 +300,7 @@ def surrogate_correlation(bundle, split, run, users: np.ndarray, max_candidates:
     from pap_rec_core.evaluation import EvaluationConfig
     from pap_rec_core.rlm.evaluate import evaluate_render
     from pap_rec_core.search import PapRecSearch, SearchConfig
-    from pap_rec_core.search.events import read_trace
+    from pap_rec_core.search.events import RunTrace
 
     config = config or EvaluationConfig()
     runs = list(run) if isinstance(run, (list, tuple)) else [run]
@@ -312,7 +312,7 @@ def surrogate_correlation(bundle, split, run, users: np.ndarray, max_candidates:
         if {k: v for k, v in other.config.to_dict().items() if k != "seed"} != base:
             raise ValueError(f"{other.run_dir}: its search config differs from {run.run_dir}'s in more than the "
                              "seed; pool candidates only over seeds of one configuration")
-    per_run = [shared_prompts_scored(read_trace(r.run_dir), r.config.n_shared) for r in runs]
+    per_run = [RunTrace.read(r.run_dir).shared_prompts_scored(r.config.n_shared) for r in runs]
     prompts, seen = [], set()
     for i in range(max((len(p) for p in per_run), default=0)):
         for scored in per_run:
@@ -371,25 +371,17 @@ def _spearman_ci(x: np.ndarray, y: np.ndarray, draws: np.ndarray | None) -> tupl
 
 
 def shared_prompts_scored(events, n_shared: int) -> list[list[int]]:
-    """Every shared-token list a search scored as a candidate, in order (replaying acceptances)."""
-    shared, out = None, []
-    for e in events:
-        if e.event == "run_started":
-            shared = list(e.shared)
-        elif e.event == "candidates_scored" and e.slot < n_shared:
-            for c in e.candidates:
-                tokens = list(shared)
-                tokens[e.slot] = int(c)
-                out.append(tokens)
-        elif e.event == "token_accepted":
-            shared = list(e.shared)
-    return out
+    """Every shared-token list a search scored as a candidate, in order (``RunTrace.shared_prompts_scored``
+    of a list of events)."""
+    from pap_rec_core.search.events import RunTrace
+
+    return RunTrace(Path("."), tuple((0, e) for e in events)).shared_prompts_scored(n_shared)
 
 
 def users_changed(run_dir: Path) -> list[int]:
-    from pap_rec_core.search.events import read_trace
+    from pap_rec_core.search.events import RunTrace
 
-    return [int(e.users_changed) for e in read_trace(run_dir) if e.event == "personal_round"]
+    return RunTrace.read(run_dir).users_changed
 
 
 def recbole_rows(files: list[Path], split) -> list[dict]:
@@ -417,10 +409,10 @@ def recbole_rows(files: list[Path], split) -> list[dict]:
 
 def search_seconds(run_dir: Path, fallback: float) -> float:
     """The search's own seconds from its trace (a resumed or skipped search took less in this call)."""
-    from pap_rec_core.search.events import read_trace
+    from pap_rec_core.search.events import RunTrace
 
-    finished = [e for e in read_trace(run_dir) if e.event == "finished"]
-    return float(finished[-1].seconds) if finished else fallback
+    finished = RunTrace.read(run_dir).finished
+    return float(finished.seconds) if finished else fallback
 
 
 def _claims(config: FindingsConfig, by_spec, arm_key, arms, runs, recbole, correlations) -> list[dict]:

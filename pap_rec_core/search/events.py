@@ -215,3 +215,76 @@ def read_trace_lines(path: str | Path) -> list[tuple[int, SearchEvent]]:
 def read_trace(path: str | Path) -> list[SearchEvent]:
     """The events of a trace file or run directory (see :func:`read_trace_lines`)."""
     return [event for _, event in read_trace_lines(path)]
+
+
+@dataclass(frozen=True)
+class RunTrace:
+    """A run's trace, read once: the one place that knows what its records mean (the run's start, its
+    finished iterations, whether and how it ended). ``SearchResult.from_run``, ``list_runs``, the resume
+    in ``run_search``, ``Timeline`` and the findings read runs through it."""
+
+    path: Path  # the trace file
+    lines: tuple  # (byte offset just after the line, event), complete lines only
+
+    @classmethod
+    def read(cls, run_dir: str | Path) -> "RunTrace":
+        """The trace of a run directory (or a trace file); an error when it has no ``run_started`` record."""
+        path = Path(run_dir)
+        path = path / TRACE_FILE if path.is_dir() or path.suffix != ".jsonl" else path
+        trace = cls(path, tuple(read_trace_lines(path)))
+        if trace.started is None:
+            raise TraceError(f"{path}: no run_started record (not a search trace, or it has just begun)")
+        return trace
+
+    @property
+    def events(self) -> list[SearchEvent]:
+        return [e for _, e in self.lines]
+
+    def of(self, kind: type) -> list:
+        """Every event of one type, in order."""
+        return [e for _, e in self.lines if isinstance(e, kind)]
+
+    @property
+    def started(self) -> "RunStarted | None":
+        return next((e for _, e in self.lines if isinstance(e, RunStarted)), None)
+
+    @property
+    def finished(self) -> "Finished | None":
+        return next((e for _, e in self.lines if isinstance(e, Finished)), None)
+
+    @property
+    def iterations(self) -> list[IterationFinished]:
+        return self.of(IterationFinished)
+
+    @property
+    def resume_offset(self) -> int:
+        """Where an interrupted run is cut before it continues: just after its last finished iteration
+        (0: none finished, it starts again)."""
+        last = [off for off, e in self.lines if isinstance(e, IterationFinished)]
+        return last[-1] if last else 0
+
+    @property
+    def value(self) -> float | None:
+        """The validation surrogate: the finished run's, else the last finished iteration's (None: none)."""
+        done, its = self.finished, self.iterations
+        return done.value if done else its[-1].value if its else None
+
+    @property
+    def users_changed(self) -> list[int]:
+        """Users whose personal token changed, per personal round."""
+        return [int(e.users_changed) for e in self.of(PersonalRound)]
+
+    def shared_prompts_scored(self, n_shared: int | None = None) -> list[list[int]]:
+        """Every shared-token list the search scored as a candidate, in order (replaying acceptances)."""
+        n_shared = int(self.started.config.get("n_shared", 0)) if n_shared is None else n_shared
+        shared, out = list(self.started.shared), []
+        for e in self.events:
+            if isinstance(e, CandidatesScored) and e.slot < n_shared:
+                for c in e.candidates:
+                    tokens = list(shared)
+                    tokens[e.slot] = int(c)
+                    out.append(tokens)
+            elif isinstance(e, TokenAccepted):
+                shared = list(e.shared)
+        return out
+

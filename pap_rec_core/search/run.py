@@ -19,16 +19,7 @@ from pap_rec_core.data.split import Split
 from pap_rec_core.rlm.checkpoint import RLMBundle
 from pap_rec_core.search.config import SearchConfig
 from pap_rec_core.search.engine import PapRecSearch, SearchState, rank_and_world
-from pap_rec_core.search.events import (
-    TRACE_FILE,
-    Finished,
-    IterationFinished,
-    RunStarted,
-    SearchEvent,
-    TraceError,
-    TraceWriter,
-    read_trace_lines,
-)
+from pap_rec_core.search.events import TRACE_FILE, RunTrace, SearchEvent, TraceError, TraceWriter
 from pap_rec_core.search.runlock import hold, run_status
 
 
@@ -46,10 +37,9 @@ class SearchResult:
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> "SearchResult":
-        events = list(read_trace_lines(Path(run_dir) / TRACE_FILE))
-        start = next((e for _, e in events if isinstance(e, RunStarted)), None)
-        done = next((e for _, e in events if isinstance(e, Finished)), None)
-        if start is None or done is None:
+        trace = RunTrace.read(run_dir)
+        start, done = trace.started, trace.finished
+        if done is None:
             raise TraceError(f"{run_dir}: the search has not finished (resume it with `pap-rec search ... --out {run_dir}`)")
         return cls(str(run_dir), start.users, done.shared, done.personal, done.value, done.iterations,
                    SearchConfig.from_dict(start.config), dict(start.dataset or {}), dict(start.model or {}))
@@ -80,20 +70,20 @@ def run_search(bundle: RLMBundle, split: Split, config: SearchConfig, run_dir: s
     rank, world = rank_and_world()
     resume_from, cut = None, None
     if path.is_file() and path.stat().st_size:
-        lines = read_trace_lines(path)
-        start = next((e for _, e in lines if isinstance(e, RunStarted)), None)
-        if start is None:
-            raise TraceError(f"{path}: no run_started record; use another run directory")
+        try:
+            trace = RunTrace.read(path)
+        except TraceError as err:
+            raise TraceError(f"{err}; use another run directory") from None
+        start = trace.started
         if SearchConfig.from_dict(start.config) != config:
             diff = sorted(k for k, v in config.to_dict().items() if start.config.get(k) != v)
             raise TraceError(f"{run_dir} holds a search with another configuration (differs in {', '.join(diff)}); "
                              "use another run directory")
-        if any(isinstance(e, Finished) for _, e in lines):
+        if trace.finished is not None:
             return SearchResult.from_run(run_dir)
-        last = [(off, e) for off, e in lines if isinstance(e, IterationFinished)]
-        cut = last[-1][0] if last else 0  # 0: interrupted before the first iteration ended — start again
-        if last:
-            rec = last[-1][1]
+        cut = trace.resume_offset  # 0: interrupted before the first iteration ended — start again
+        if trace.iterations:
+            rec = trace.iterations[-1]
             resume_from = SearchState(rec.iteration + 1, list(rec.shared),
                                       np.asarray(rec.personal, dtype=np.int64).reshape(len(start.users), -1),
                                       converged=rec.converged, value=rec.value)
@@ -133,12 +123,8 @@ def list_runs(runs_dir: str | Path) -> list[dict]:
     for trace in sorted(runs_dir.glob(f"**/{TRACE_FILE}"), key=lambda p: p.stat().st_mtime, reverse=True):
         row = {"name": str(trace.parent.relative_to(runs_dir)), "path": str(trace.parent), "error": None}
         try:
-            lines = read_trace_lines(trace)
-            start = next((e for _, e in lines if isinstance(e, RunStarted)), None)
-            if start is None:
-                raise TraceError(f"{trace}: no run_started record")
-            done = next((e for _, e in lines if isinstance(e, Finished)), None)
-            its = [e for _, e in lines if isinstance(e, IterationFinished)]
+            read = RunTrace.read(trace)
+            start, done, its = read.started, read.finished, read.iterations
             cfg = start.config
             listed = cfg.get("user_ids")
             row.update(task=cfg.get("task"), shared=cfg.get("n_shared"), personal=cfg.get("n_personal"),
@@ -146,7 +132,7 @@ def list_runs(runs_dir: str | Path) -> list[dict]:
                        first_user=str(listed[0]) if listed else None,
                        iterations=f"{len(its)}/{cfg.get('iterations')}", finished=done is not None,
                        status=run_status(trace.parent, done is not None),
-                       value=(done.value if done else its[-1].value if its else None),
+                       value=read.value,
                        modified=trace.stat().st_mtime)
         except (TraceError, OSError, ValueError) as exc:
             row["error"] = str(exc)

@@ -28,11 +28,11 @@ from pap_rec_core.search.events import (
     IterationFinished,
     PersonalRound,
     RunStarted,
+    RunTrace,
     SearchEvent,
     SlotRejected,
     TokenAccepted,
     TraceError,
-    read_trace,
 )
 
 
@@ -76,7 +76,7 @@ class Timeline:
     @classmethod
     def from_trace(cls, path: str | Path) -> "Timeline":
         """The timeline of a run directory or trace file (complete lines only: a running search is fine)."""
-        return cls.from_events(read_trace(path), where=str(path))
+        return cls.from_events(RunTrace.read(path).events, where=str(path))
 
     @classmethod
     def from_events(cls, events: Sequence[SearchEvent], where: str = "trace") -> "Timeline":
