@@ -42,8 +42,8 @@ def run_one(mode: str, args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(args.threads)
     from pap_rec_core.data import DatasetConfig, build_item_index, leave_one_out, load_dataset
-    from pap_rec_core.scoring import evaluate_rlm
     from pap_rec_core.rlm.training import preset, train_rlm
+    from pap_rec_core.scoring import evaluate_rlm
 
     dcfg = DatasetConfig(path=args.dataset)
     data = load_dataset(dcfg)

@@ -120,8 +120,8 @@ def run_rung(name: str, seed: int, samples: int, work: Path, threads: int, cfg: 
     from pap_rec_core.data import DatasetConfig, SourceKind, SplitConfig, build_item_index, leave_one_out, load_dataset
     from pap_rec_core.evaluation import EvaluationConfig
     from pap_rec_core.rlm.checkpoint import load_rlm_with_split
-    from pap_rec_core.scoring import evaluate_rlm
     from pap_rec_core.rlm.training import TrainConfig, train_rlm
+    from pap_rec_core.scoring import evaluate_rlm
 
     torch.set_num_threads(threads)
     cfg = cfg or rung_config(name, samples, seed)

@@ -23,10 +23,11 @@ import pandas as pd
 from pap_rec_core.data.errors import UnknownUserError
 from pap_rec_core.data.split import NO_TARGET, Split, Stage
 from pap_rec_core.evaluation.evaluator import EvaluationConfig, EvaluationResult, compare
+from pap_rec_core.rlm.batching import encode_batch
 from pap_rec_core.rlm.checkpoint import RLMBundle
 from pap_rec_core.rlm.evaluate import PromptFn, evaluate_render
+from pap_rec_core.rlm.ranking import score_items
 from pap_rec_core.scoring import PromptSpec, prompt_fn, run_prompt_fn
-from pap_rec_core.rlm.ranking import encode_batch, score_items
 
 MANUAL_TEMPLATE = {"sequential": "2-3", "direct": "5-7"}  # the paper's seen templates
 

@@ -153,7 +153,7 @@ def test_explanation_search_engines_agree_and_value_is_the_evaluated_surrogate(r
 
 
 def test_likelihood_surrogate_is_the_mean_token_loglik(review_rlm, review_split):
-    from pap_rec_core.rlm.ranking import pad_labels
+    from pap_rec_core.rlm.batching import pad_labels
 
     search = PapRecSearch(review_rlm, review_split, _config(surrogate="likelihood", n_personal=0))
     tokens = search._tokens([5, 6], search.initial_state().personal)

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from pap_rec_core.rlm import EOS_ID, PAD_ID, ItemRef, RecLM, RecTokenizer, RLMConfig, UserRef
-from pap_rec_core.rlm.ranking import ItemTrie, beam_rank, encode_batch, score_items
+from pap_rec_core.rlm.batching import encode_batch
+from pap_rec_core.rlm.ranking import ItemTrie, beam_rank, score_items
 from pap_rec_core.rlm.tokenizer import train_sentencepiece
 
 CORPUS = ["history of user_ : recommend next item"] * 20 + [str(i) for i in range(60)] * 3

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from pap_rec_core.data import SplitConfig, build_interactions, build_item_index, leave_one_out
-from pap_rec_core.prompts import get_template
 from pap_rec_core.data.transitions import transition_counts
+from pap_rec_core.prompts import get_template
+from pap_rec_core.prompts.parts import ItemRef, UserRef
 from pap_rec_core.rlm.item_init import transition_svd_embeddings
 from pap_rec_core.rlm.samples import FUTURE_WINDOW, SampleBuilder
-from pap_rec_core.prompts.parts import ItemRef, UserRef
 from pap_rec_core.rlm.training import TrainConfig, build_tokenizer, init_embeddings, preset, train_rlm
 
 GENRES = ["Comedy", "Drama", "Horror", "Comedy Drama", "Action"]

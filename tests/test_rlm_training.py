@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from pap_rec_core.data import build_item_index
+from pap_rec_core.prompts import get_template
 from pap_rec_core.rlm import load_rlm
 from pap_rec_core.rlm.evaluate import random_word_source
-from pap_rec_core.scoring import PromptSpec, evaluate_rlm
 from pap_rec_core.rlm.training import TrainConfig, preset, train_rlm
-from pap_rec_core.prompts import get_template
+from pap_rec_core.scoring import PromptSpec, evaluate_rlm
 
 
 def _cfg(**kw) -> TrainConfig:

@@ -8,7 +8,7 @@ import torch
 
 from pap_rec_core.prompts.layout import PromptLayout
 from pap_rec_core.rlm import EOS_ID, RecLM, RecTokenizer, RLMConfig, TokenRef
-from pap_rec_core.rlm.ranking import encode_batch
+from pap_rec_core.rlm.batching import encode_batch
 from pap_rec_core.rlm.tokenizer import train_sentencepiece
 from pap_rec_core.search import candidate_scores, per_sample_loss, slot_gradients, top_candidates
 

@@ -10,11 +10,11 @@ conditional templates: "all" (C-1..C-7, the default), "title" (C-6/C-7) or a com
 import json, random, sys, time
 import numpy as np, torch
 torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 2)
+from pap_rec_core.evaluation import EvaluationConfig
 from pap_rec_core.rlm import load_rlm_with_split
-from pap_rec_core.scoring import evaluate_rlm
 from pap_rec_core.rlm.samples import SampleBuilder, make_batch
 from pap_rec_core.rlm.training import TrainConfig
-from pap_rec_core.evaluation import EvaluationConfig
+from pap_rec_core.scoring import evaluate_rlm
 src, steps, lr = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 cond = float(sys.argv[5]) if len(sys.argv) > 5 else 0.3
 bundle, split = load_rlm_with_split(src, device="cpu")

@@ -18,8 +18,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from pap_rec_core.configs import known_fields
-from pap_rec_core.prompts.render import DEFAULT_MAX_HISTORY, item_list_parts, key_info_parts, truncate_history
 from pap_rec_core.prompts.parts import ItemRef, Part, TokenRef, UserRef
+from pap_rec_core.prompts.render import DEFAULT_MAX_HISTORY, item_list_parts, key_info_parts, truncate_history
 
 TASKS = ("sequential", "direct", "explanation")
 

@@ -10,8 +10,8 @@ from pap_rec_core.rlm.checkpoint import (
     pick_device,
     save_rlm,
 )
-from pap_rec_core.rlm.model import RecLM, RLMConfig
 from pap_rec_core.prompts.parts import ItemRef, TokenRef, UserRef
+from pap_rec_core.rlm.model import RecLM, RLMConfig
 from pap_rec_core.rlm.tokenizer import EOS_ID, PAD_ID, UNK_ID, RecTokenizer, train_sentencepiece
 
 __all__ = [

@@ -24,12 +24,13 @@ from pap_rec_core.evaluation.evaluator import (
     evaluate_ranked_lists,
     evaluate_scorer,
 )
+from pap_rec_core.prompts.parts import Part
 from pap_rec_core.prompts.render import DEFAULT_MAX_HISTORY, key_info_parts, render_text, truncate_history
 from pap_rec_core.prompts.templates import get_template
+from pap_rec_core.rlm.batching import encode_batch
 from pap_rec_core.rlm.checkpoint import RLMBundle
 from pap_rec_core.rlm.model import RecLM
-from pap_rec_core.rlm.ranking import beam_rank, encode_batch, score_items
-from pap_rec_core.prompts.parts import Part
+from pap_rec_core.rlm.ranking import beam_rank, score_items
 from pap_rec_core.rlm.tokenizer import RecTokenizer
 
 PromptFn = Callable[[int, np.ndarray, "np.ndarray | None"], list[Part]]  # (user, history, candidates) -> parts

@@ -10,12 +10,12 @@ import pandas as pd
 import torch
 
 from pap_rec_core.evaluation.text_metrics import explanation_metrics, pair_surrogate
+from pap_rec_core.prompts.parts import Part
 from pap_rec_core.prompts.render import render_text
 from pap_rec_core.prompts.templates import Family, get_template
+from pap_rec_core.rlm.batching import EncodedBatch, encode_batch
 from pap_rec_core.rlm.checkpoint import RLMBundle
 from pap_rec_core.rlm.model import RecLM
-from pap_rec_core.rlm.ranking import EncodedBatch, encode_batch
-from pap_rec_core.prompts.parts import Part
 from pap_rec_core.rlm.tokenizer import EOS_ID, PAD_ID, RecTokenizer
 
 ReviewRender = Callable[[Any], list[Part]]  # a review row (user, item, rating, ...) -> prompt parts

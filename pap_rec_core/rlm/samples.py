@@ -22,7 +22,7 @@ import torch
 from pap_rec_core.data.split import Split
 from pap_rec_core.prompts.render import render_text, truncate_history
 from pap_rec_core.prompts.templates import TEMPLATES, Family, Template, get_template, templates_of
-from pap_rec_core.rlm.ranking import EncodedBatch, collate, pad_labels
+from pap_rec_core.rlm.batching import EncodedBatch, collate, pad_labels
 from pap_rec_core.rlm.tokenizer import RecTokenizer
 
 if TYPE_CHECKING:

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 
 from pap_rec_core.data.split import Split, Stage
+from pap_rec_core.rlm.batching import collate, pad_labels
 from pap_rec_core.rlm.checkpoint import RLMBundle
-from pap_rec_core.rlm.ranking import collate, pad_labels
 from pap_rec_core.search.config import SearchConfig
 from pap_rec_core.search.events import (
     CandidatesScored,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from pap_rec_core.rlm.batching import EncodedBatch
 from pap_rec_core.rlm.model import RecLM
-from pap_rec_core.rlm.ranking import EncodedBatch
 
 
 def per_sample_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

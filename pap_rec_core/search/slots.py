@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from pap_rec_core.prompts.layout import PromptLayout
-from pap_rec_core.rlm.ranking import EncodedBatch, collate
+from pap_rec_core.rlm.batching import EncodedBatch, collate
 from pap_rec_core.rlm.tokenizer import RecTokenizer
 
 

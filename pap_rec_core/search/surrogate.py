@@ -17,15 +17,9 @@ import numpy as np
 import torch
 
 from pap_rec_core.evaluation.metrics import ranks_from_lists, ranks_from_scores
+from pap_rec_core.rlm.batching import EncodedBatch, pad_labels
 from pap_rec_core.rlm.model import RecLM
-from pap_rec_core.rlm.ranking import (
-    EncodedBatch,
-    beam_rank,
-    eos_after_pairs,
-    first_step_beams,
-    pad_labels,
-    score_items,
-)
+from pap_rec_core.rlm.ranking import beam_rank, eos_after_pairs, first_step_beams, score_items
 from pap_rec_core.rlm.tokenizer import RecTokenizer
 
 

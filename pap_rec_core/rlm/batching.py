@@ -1,0 +1,55 @@
+"""Batches for the RLM: encoded prompts right-padded into tensors (``EncodedBatch``, ``collate``,
+``encode_batch``) and decoder labels (``pad_labels``). Used by training, ranking, the search and the
+explanation task alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from pap_rec_core.prompts.parts import Part
+from pap_rec_core.rlm.tokenizer import PAD_ID, Encoded, RecTokenizer
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    input_ids: torch.Tensor  # (B, T)
+    whole_word_ids: torch.Tensor  # (B, T)
+    attention_mask: torch.Tensor  # (B, T)
+    slots: torch.Tensor | None = None  # (B, S) positions of the prompts' TokenRef slots (same S for all)
+
+    def to(self, device: torch.device) -> "EncodedBatch":
+        return EncodedBatch(self.input_ids.to(device), self.whole_word_ids.to(device), self.attention_mask.to(device),
+                            None if self.slots is None else self.slots.to(device))
+
+
+def pad_labels(targets: Sequence[Sequence[int]]) -> torch.Tensor:
+    """(B, L) decoder labels, right-padded with -100 (ignored by the loss)."""
+    labels = torch.full((len(targets), max(len(t) for t in targets)), -100, dtype=torch.long)
+    for row, target in enumerate(targets):
+        labels[row, : len(target)] = torch.as_tensor(target, dtype=torch.long)
+    return labels
+
+
+def collate(encoded: Sequence[Encoded]) -> EncodedBatch:
+    """Right-pad a list of encodings."""
+    length = max(len(e.input_ids) for e in encoded)
+    ids = torch.full((len(encoded), length), PAD_ID, dtype=torch.long)
+    words = torch.zeros((len(encoded), length), dtype=torch.long)
+    mask = torch.zeros((len(encoded), length), dtype=torch.long)
+    for row, e in enumerate(encoded):
+        n = len(e.input_ids)
+        ids[row, :n] = torch.tensor(e.input_ids)
+        words[row, :n] = torch.tensor(e.whole_word_ids)
+        mask[row, :n] = 1
+    n_slots = {len(e.slots) for e in encoded}
+    if len(n_slots) > 1:
+        raise ValueError(f"prompts of one batch must have the same number of slots; got {sorted(n_slots)}")
+    slots = torch.tensor([e.slots for e in encoded], dtype=torch.long) if n_slots != {0} else None
+    return EncodedBatch(ids, words, mask, slots)
+
+
+def encode_batch(tokenizer: RecTokenizer, prompts: Sequence[Sequence[Part]]) -> EncodedBatch:
+    return collate([tokenizer.encode_parts(p) for p in prompts])
