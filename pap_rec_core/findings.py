@@ -78,8 +78,9 @@ class FindingsConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FindingsConfig":
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        from pap_rec_core.configs import known_fields
+
+        return cls(**known_fields(cls, d))
 
     def arms(self) -> list["Arm"]:
         arms = [Arm("sequential", n, self.personal_rule, self.personal_holdout if n else 0) for n in self.personal]

@@ -9,8 +9,11 @@ import pytest
 from pap_rec_core.data import DatasetConfig, SourceKind, SplitConfig
 from pap_rec_core.evaluation import EvaluationConfig
 from pap_rec_core.evaluation.recbole_baselines import BaselineConfig
+from pap_rec_core.findings import FindingsConfig
+from pap_rec_core.prompts.layout import PromptLayout, SlotPosition
 from pap_rec_core.rlm import RLMConfig
 from pap_rec_core.rlm.recipe import PRESETS, TrainConfig, preset
+from pap_rec_core.search import SearchConfig
 
 CONFIGS = [
     DatasetConfig(),
@@ -21,6 +24,13 @@ CONFIGS = [
     TrainConfig(),
     *[preset(name) for name in PRESETS],
     BaselineConfig(model="SASRec", epochs=5),
+    SearchConfig(),
+    SearchConfig(n_shared=3, n_personal=2, surrogate="likelihood", personal_rule="likelihood-tiebreak",
+                 personal_holdout=3, shared_holdout=3, user_ids=("7", "3"), seed=4),
+    PromptLayout(),
+    PromptLayout(task="direct", n_shared=2, n_personal=1, position=SlotPosition.PREFIX),
+    FindingsConfig(personal=(0, 1), variants=(("likelihood-tiebreak", 0), ("strict", 3)), judges=("exact",),
+                   baselines=("b.json",)),
 ]
 
 
@@ -30,7 +40,8 @@ def test_round_trip_through_json(config) -> None:
     assert back == config
 
 
-@pytest.mark.parametrize("cls", [DatasetConfig, SplitConfig, EvaluationConfig, RLMConfig, TrainConfig, BaselineConfig])
+@pytest.mark.parametrize("cls", [DatasetConfig, SplitConfig, EvaluationConfig, RLMConfig, TrainConfig, BaselineConfig,
+                                 SearchConfig, PromptLayout, FindingsConfig])
 def test_unknown_keys_are_rejected(cls) -> None:
     with pytest.raises(ValueError, match=f"unknown {cls.__name__} field.*bogus"):
         cls.from_dict({"bogus": 1})
