@@ -264,6 +264,7 @@ def compute_findings(bundle, split, config: FindingsConfig, runs_dir: str | Path
                                                "valid": list(frame[f"valid {row.surrogate}"])}
             correlations["test_ndcg@10"] = list(frame["test ndcg@10"])
             correlations["tokens"] = list(frame["tokens"])
+            correlations["test_reliability"] = [frame.attrs["test_reliability"]]  # (a list: not a judge)
 
     claims = _claims(config, by_spec, arm_key, arms, runs, recbole, correlations)
     report = {"model": model_dir, "dataset": split.data.name, "users": len(users), "split": "test, leave-one-out",
@@ -324,11 +325,13 @@ def surrogate_correlation(bundle, split, run, users: np.ndarray, max_candidates:
     layout = run.config.layout
     frame = pd.DataFrame({"candidate": range(len(prompts)),
                           "tokens": [" ".join(bundle.tokenizer.token_text(t) for t in p) for p in prompts]})
-    frame["test ndcg@10"] = [evaluate_render(
+    per_user = np.stack([evaluate_render(
         bundle, split, Stage.TEST, lambda u, h, c, p=p: layout.parts(u, h, c, shared=p), run.config.task,
-        system="candidate", method="first-token", batch_size=128, users=users, config=config).summary()["ndcg@10"]
-        for p in prompts]
+        system="candidate", method="first-token", batch_size=128, users=users, config=config).per_user["ndcg@10"]
+        for p in prompts]) if prompts else np.zeros((0, len(users)))  # (C, U)
+    frame["test ndcg@10"] = per_user.mean(axis=1)
     rng = np.random.default_rng(config.seed)
+    frame.attrs["test_reliability"] = split_half_reliability(per_user, rng)
     draws = rng.integers(0, len(prompts), size=(n_resamples, len(prompts))) if len(prompts) >= 3 else None
     if not judges:
         judges = tuple(kind + (f"+h{holdout}" if holdout else "") for holdout in holdouts
@@ -349,6 +352,35 @@ def surrogate_correlation(bundle, split, run, users: np.ndarray, max_candidates:
         rows.append({"surrogate": name, "spearman vs test ndcg@10": rho, "low": low, "high": high,
                      "candidates": len(prompts)})
     return frame, pd.DataFrame(rows)
+
+
+def split_half_reliability(per_user: np.ndarray, rng: np.random.Generator, splits: int = 200) -> dict[str, float]:
+    """How reliably the test metric itself orders the candidates: over random halves of the users, the
+    Spearman correlation of the candidates' mean on one half with their mean on the other, Spearman-Brown
+    corrected to all users (``r``, with the 2.5/97.5 percentiles over the splits). No judge can correlate
+    with the observed test metric much above ``sqrt(r)`` (``ceiling``): the rest is the test items' own
+    noise. ``per_user``: (candidates, users)."""
+    from scipy.stats import spearmanr
+
+    n_cand, n_users = per_user.shape
+    if n_cand < 3 or n_users < 4:
+        return {"r": np.nan, "low": np.nan, "high": np.nan, "ceiling": np.nan, "splits": 0}
+    rhos = []
+    for _ in range(splits):
+        half = rng.permutation(n_users) < n_users // 2
+        a, b = per_user[:, half].mean(axis=1), per_user[:, ~half].mean(axis=1)
+        if np.ptp(a) > 0 and np.ptp(b) > 0:
+            rhos.append(spearmanr(a, b).statistic)
+    if not rhos:
+        return {"r": np.nan, "low": np.nan, "high": np.nan, "ceiling": np.nan, "splits": 0}
+
+    def brown(rho: float) -> float:  # Spearman-Brown: from half the users to all of them
+        rho = max(float(rho), -0.99)
+        return 2 * rho / (1 + rho)
+
+    r = brown(np.mean(rhos))
+    low, high = (brown(x) for x in np.percentile(rhos, [2.5, 97.5]))
+    return {"r": r, "low": low, "high": high, "ceiling": float(np.sqrt(max(r, 0.0))), "splits": len(rhos)}
 
 
 def _spearman_ci(x: np.ndarray, y: np.ndarray, draws: np.ndarray | None) -> tuple[float, float, float]:
@@ -518,6 +550,12 @@ def findings_markdown(report: dict[str, Any]) -> str:
         for k, v in corr.items():
             if isinstance(v, dict):
                 lines.append(f"| {k} | {v['spearman']:+.3f} | [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}] |")
+        rel = (corr.get("test_reliability") or [None])[0]
+        if rel and rel.get("splits"):
+            lines += ["", f"How reliably test NDCG@10 itself orders these candidates (split-half over users, "
+                      f"{rel['splits']} random halves, Spearman-Brown corrected): r = {rel['r']:+.2f} "
+                      f"[{rel['low']:+.2f}, {rel['high']:+.2f}]; no judge can correlate with the observed test "
+                      f"metric much above sqrt(r) = {rel['ceiling']:.2f} — the rest is the test items' own noise."]
     return "\n".join(lines) + "\n"
 
 

@@ -48,6 +48,7 @@ def test_findings_report_answers_every_claim_from_its_rows(disk_rlm_dir, tmp_pat
     assert all(isinstance(r["users_changed_per_personal_round"], list) for r in report["runs"].values())
     corr = report["surrogate_vs_test"]
     assert len(corr["test_ndcg@10"]) == 4 and all(len(v["ci"]) == 2 for k, v in corr.items() if isinstance(v, dict))
+    assert set(corr["test_reliability"][0]) == {"r", "low", "high", "ceiling", "splits"}
     by_prompt = {r["prompt"]: r for r in report["rows"]}
     first = report["claims"][0]
     assert first["diff"] == by_prompt[first["row"]]["ndcg@10 diff"] and first["answer"] == verdict(first["diff"])
@@ -66,3 +67,17 @@ def test_verdicts() -> None:
     assert verdict([-0.01, -0.02, -0.002, 0.01]).startswith("refuted")
     assert verdict([0.01, -0.002, 0.02, 0.3]).startswith("not shown")
     assert verdict(None) == "not measured"
+
+
+def test_split_half_reliability_tells_signal_from_noise() -> None:
+    import numpy as np
+
+    from pap_rec_core.findings import split_half_reliability
+
+    rng = np.random.default_rng(0)
+    quality = np.linspace(0, 1, 30)[:, None]  # candidates that truly differ, measured on 800 noisy users
+    strong = split_half_reliability(quality + rng.normal(size=(30, 800)), rng)
+    noise = split_half_reliability(rng.normal(size=(30, 800)), rng)
+    assert strong["r"] > 0.9 and strong["ceiling"] > 0.95 and strong["splits"] == 200
+    assert noise["ceiling"] < 0.5 < strong["low"]
+    assert np.isnan(split_half_reliability(np.ones((2, 10)), rng)["r"])  # too few candidates
