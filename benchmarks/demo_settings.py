@@ -42,23 +42,20 @@ def slug(name: str) -> str:
 def measure(bundle, split, config, run_dir: Path, picked: int) -> dict:
     from pap_rec_core.evaluation.evaluator import compare
     from pap_rec_core.scoring import PromptSpec, evaluate_rlm
-    from pap_rec_core.search import read_trace, run_search
-    from pap_rec_core.search.run import SearchResult
+    from pap_rec_core.search import run_search
+    from pap_rec_core.search.events import RunTrace, TokenAccepted
 
     t0 = time.perf_counter()
-    run_search(bundle, split, config, run_dir)
+    users = run_search(bundle, split, config, run_dir).users
     seconds = time.perf_counter() - t0
-    events = read_trace(run_dir / "trace.jsonl")
-    start = next(e for e in events if e.event == "run_started")
-    done = next(e for e in events if e.event == "finished")
+    trace = RunTrace.read(run_dir)
+    start, done, last = trace.started, trace.finished, trace.iterations
     row_of_picked = list(start.users).index(picked)
-    accepted = [f"slot {e.slot}: {e.before_text!r} -> {e.after_text!r}" for e in events if e.event == "token_accepted"]
-    rounds = [int(e.users_changed) for e in events if e.event == "personal_round"]
+    accepted = [f"slot {e.slot}: {e.before_text!r} -> {e.after_text!r}" for e in trace.of(TokenAccepted)]
+    rounds = trace.users_changed
     picked_changed = list(done.personal[row_of_picked]) != list(start.personal[row_of_picked])
-    last = [e for e in events if e.event == "iteration_finished"]
     stop = ("changed nothing in iteration %d" % (last[-1].iteration + 1)) if last and last[-1].converged \
         else f"budget ({config.iterations} iterations)"
-    users = SearchResult.from_run(run_dir).users
     found = evaluate_rlm(bundle, split, "test", PromptSpec("run", str(run_dir)), users=users)
     manual = evaluate_rlm(bundle, split, "test", "manual:2-3", users=found.users)
     diff = next(d for d in compare(manual, found) if d.metric == "ndcg@10")

@@ -35,10 +35,14 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import pandas as pd
 
+from pap_rec_core.configs import known_fields
+
 if TYPE_CHECKING:
     from pap_rec_core.evaluation import EvaluationConfig
 
 KEYS = ["hit@5", "ndcg@5", "hit@10", "ndcg@10"]
+# = search.config.PERSONAL_RULES (tested): not imported, since importing search loads torch and the budgets
+# build FindingsConfigs when pap_rec_core.experiments is imported
 RULES = ("strict", "likelihood-tiebreak")
 
 
@@ -78,8 +82,6 @@ class FindingsConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FindingsConfig":
-        from pap_rec_core.configs import known_fields
-
         return cls(**known_fields(cls, d))
 
     def arms(self) -> list["Arm"]:
@@ -172,12 +174,14 @@ def compute_findings(bundle, split, config: FindingsConfig, runs_dir: str | Path
     from pap_rec_core.evaluation.baselines import fit_markov, popularity_scores
     from pap_rec_core.scoring import evaluate_rlm
     from pap_rec_core.search import run_search
+    from pap_rec_core.search.events import RunTrace
 
     runs_dir = Path(runs_dir)
     seeds, arms = list(config.seeds), config.arms()
     recbole = recbole_rows([Path(x) for x in config.baselines], split)
     t_start = time.perf_counter()
     runs = {}  # (arm, seed) -> (run_dir, result, seconds)
+    changed = {}  # run_dir -> users changed per personal round
     for seed in seeds:
         for arm in arms:
             direct = arm.task == "direct"
@@ -187,7 +191,9 @@ def compute_findings(bundle, split, config: FindingsConfig, runs_dir: str | Path
             run_dir = runs_dir / (f"direct-{name}" if direct else name)
             t0 = time.perf_counter()
             result = run_search(bundle, split, search, run_dir)
-            seconds = search_seconds(run_dir, time.perf_counter() - t0)
+            trace = RunTrace.read(run_dir)  # (its own seconds: a resumed or skipped search took less here)
+            seconds = float(trace.finished.seconds) if trace.finished else time.perf_counter() - t0
+            changed[run_dir] = trace.users_changed
             runs[arm, seed] = (run_dir, result, seconds)
             log(f"search {run_dir.name}: value {result.value:.4f}, {result.iterations} iterations, "
                   f"{seconds:.0f} s")
@@ -274,7 +280,7 @@ def compute_findings(bundle, split, config: FindingsConfig, runs_dir: str | Path
                                      "rule": arm.rule, "holdout": arm.holdout, "seed": s, "valid_value": r.value,
                                      "iterations": r.iterations, "seconds": sec,
                                      "seconds_per_iteration": sec / max(r.iterations, 1),
-                                     "users_changed_per_personal_round": users_changed(d),
+                                     "users_changed_per_personal_round": changed[d],
                                      "shared_text": [bundle.tokenizer.token_text(t) for t in r.shared]}
                        for (arm, s), (d, r, sec) in runs.items()},
               "rows": rows, "claims": claims, "surrogate_vs_test": correlations,
@@ -411,12 +417,6 @@ def shared_prompts_scored(events, n_shared: int) -> list[list[int]]:
     return RunTrace(Path("."), tuple((0, e) for e in events)).shared_prompts_scored(n_shared)
 
 
-def users_changed(run_dir: Path) -> list[int]:
-    from pap_rec_core.search.events import RunTrace
-
-    return RunTrace.read(run_dir).users_changed
-
-
 def recbole_rows(files: list[Path], split) -> list[dict]:
     """Test rows of run_baselines.py JSONs (unpaired: per-user values are not stored), checked against the
     split; Pop is left out (it is scored here, paired)."""
@@ -438,14 +438,6 @@ def recbole_rows(files: list[Path], split) -> list[dict]:
                      "converged": converged == "converged", "eval_users": users,
                      **{k: float(m["test"][k]) for k in KEYS}})
     return rows
-
-
-def search_seconds(run_dir: Path, fallback: float) -> float:
-    """The search's own seconds from its trace (a resumed or skipped search took less in this call)."""
-    from pap_rec_core.search.events import RunTrace
-
-    finished = RunTrace.read(run_dir).finished
-    return float(finished.seconds) if finished else fallback
 
 
 def _claims(config: FindingsConfig, by_spec, arm_key, arms, runs, recbole, correlations) -> list[dict]:

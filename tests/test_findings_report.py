@@ -81,3 +81,10 @@ def test_split_half_reliability_tells_signal_from_noise() -> None:
     assert strong["r"] > 0.9 and strong["ceiling"] > 0.95 and strong["splits"] == 200
     assert noise["ceiling"] < 0.5 < strong["low"]
     assert np.isnan(split_half_reliability(np.ones((2, 10)), rng)["r"])  # too few candidates
+
+
+def test_the_findings_rules_are_the_searchs() -> None:
+    from pap_rec_core.findings import RULES
+    from pap_rec_core.search.config import PERSONAL_RULES
+
+    assert RULES == PERSONAL_RULES
