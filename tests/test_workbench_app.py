@@ -39,6 +39,9 @@ def demo_runs(disk_rlm_dir, tmp_path_factory) -> Path:
     assert "No search runs" in texts(at)
     at.button(key="build_demo").click().run()
     assert not at.exception, at.exception
+    job = at.session_state["job"]  # the demo search runs in the background, like every other search
+    assert at.session_state["nav"] == "Search" and job.join(300), "the demo search did not finish in 5 minutes"
+    assert job.status == "finished", job.error
     assert (runs / "demo" / "trace.jsonl").is_file()
     return runs
 

@@ -6,7 +6,8 @@ import uuid
 
 import streamlit as st
 
-NAV = "nav"  # the page shown
+NAV = "nav"  # the page shown; set it to go to another page (follow_navigation switches)
+SHOWN = "nav_shown"  # the page the last run drew
 MODEL_DIR = "model_dir"  # model directory (text input)
 RUNS_DIR = "runs_dir"  # runs directory (text input)
 DATASET = "dataset_dir"  # the model's dataset at another location (text input; empty: as recorded)
@@ -60,3 +61,15 @@ def sync_url() -> None:
                 del st.query_params[param]
         elif st.query_params.get(param) != str(value):
             st.query_params[param] = str(value)
+
+
+def follow_navigation(current: str, pages: dict) -> None:
+    """Keep ``NAV`` and the page ``st.navigation`` runs in step. A page link the user clicked wins (``NAV``
+    follows it); ``NAV`` set by code or by the URL's ``page=`` (a button, a test, an old link) switches
+    to that page. ``pages`` maps each title to its ``st.Page``."""
+    ss = st.session_state
+    wanted = ss.get(NAV)
+    if wanted != current and wanted != ss.get(SHOWN) and wanted in pages:
+        ss[SHOWN] = wanted
+        st.switch_page(pages[wanted])  # reruns on that page
+    ss[NAV] = ss[SHOWN] = current
