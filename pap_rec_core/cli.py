@@ -255,24 +255,6 @@ def _evaluate_explanations(args: argparse.Namespace, bundle, split, specs) -> in
     return 0
 
 
-def _init_distributed(device: str) -> bool:
-    """Join the process group when started by ``torchrun`` (WORLD_SIZE > 1): NCCL on GPUs, gloo on CPU."""
-    import os
-
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return False
-    import torch
-    import torch.distributed as dist
-
-    use_cuda = torch.cuda.is_available() and device != "cpu"
-    if use_cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    elif "OMP_NUM_THREADS" not in os.environ:  # processes share the cores (torchrun sets 1 by default)
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["WORLD_SIZE"])))
-    dist.init_process_group("nccl" if use_cuda else "gloo")
-    return True
-
-
 def cmd_search(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -289,9 +271,9 @@ def cmd_search(args: argparse.Namespace) -> int:
                               exclude_untrained=not args.allow_untrained, batch_size=args.batch_size, seed=args.seed)
     except ValueError as err:
         raise PapRecError(str(err)) from None
-    from pap_rec_core.search.engine import rank_and_world
+    from pap_rec_core.search.distributed import init_distributed, rank_and_world
 
-    distributed = _init_distributed(args.device)
+    distributed = init_distributed(args.device)
     bundle, split = load_model_and_split(args)
     rank, _ = rank_and_world()
     bar = tqdm(total=config.iterations, desc="search", unit="iter", disable=args.quiet or rank != 0)

@@ -35,6 +35,7 @@ from pap_rec_core.data.split import Split, Stage
 from pap_rec_core.rlm.batching import collate, pad_labels
 from pap_rec_core.rlm.checkpoint import RLMBundle
 from pap_rec_core.search.config import SearchConfig
+from pap_rec_core.search.distributed import all_sum, rank_and_world
 from pap_rec_core.search.events import (
     CandidatesScored,
     Evaluated,
@@ -135,31 +136,6 @@ def _resolved(path: str | None) -> str | None:
 
 def _rng(seed: int, iteration: int, purpose: str) -> random.Random:
     return random.Random(f"{seed}:{iteration}:{purpose}")
-
-
-def rank_and_world() -> tuple[int, int]:
-    """(rank, world size) under ``torch.distributed`` (torchrun), else (0, 1)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _all_sum(*arrays: np.ndarray | torch.Tensor) -> None:
-    """In place: sum each array over the processes (each process filled its own rows, zeros elsewhere)."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return
-    for a in arrays:
-        t = torch.from_numpy(a) if isinstance(a, np.ndarray) else a  # numpy arrays share their memory
-        if dist.get_backend() == "nccl":
-            on_gpu = t.cuda()
-            dist.all_reduce(on_gpu)
-            t.copy_(on_gpu.cpu())
-        else:
-            dist.all_reduce(t)
 
 
 class PapRecSearch:
@@ -308,7 +284,7 @@ class PapRecSearch:
             v, l_ = self._score_rows(judge, tokens[judge.row_user[rows]], rows)
             np.add.at(vals, judge.row_user[rows], v)
             np.add.at(liks, judge.row_user[rows], l_)
-        _all_sum(vals, liks)
+        all_sum(vals, liks)
         return vals / judge.rows_per_user, liks / judge.rows_per_user
 
     def values_of_candidates(self, tokens: torch.Tensor, slot: int, candidates: torch.Tensor,
@@ -337,7 +313,7 @@ class PapRecSearch:
             v, l_ = self._score_rows(judge, all_tokens[idx], all_rows[idx])
             np.add.at(out_v, (all_cand[idx], judge.row_user[all_rows[idx]]), v)
             np.add.at(out_l, (all_cand[idx], judge.row_user[all_rows[idx]]), l_)
-        _all_sum(out_v, out_l)
+        all_sum(out_v, out_l)
         return out_v / judge.rows_per_user, out_l / judge.rows_per_user
 
     # -- gradients --------------------------------------------------------------------------------
@@ -395,7 +371,7 @@ class PapRecSearch:
             g, losses = slot_gradients(self.model, batch, labels)
             grads.index_add_(0, torch.as_tensor(row_of_sample[idx]), g.double().cpu())
             loss_sum += losses.double().sum().cpu()
-        _all_sum(grads, loss_sum)
+        all_sum(grads, loss_sum)
         return grads / spu, float(loss_sum) / (len(self.users) * spu)
 
     # -- rounds -----------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ import numpy as np
 from pap_rec_core.data.split import Split
 from pap_rec_core.rlm.checkpoint import RLMBundle
 from pap_rec_core.search.config import SearchConfig
-from pap_rec_core.search.engine import PapRecSearch, SearchState, rank_and_world
+from pap_rec_core.search.distributed import barrier, rank_and_world
+from pap_rec_core.search.engine import PapRecSearch, SearchState
 from pap_rec_core.search.events import TRACE_FILE, RunTrace, SearchEvent, TraceError, TraceWriter
 from pap_rec_core.search.runlock import hold, run_status
 
@@ -87,7 +88,7 @@ def run_search(bundle: RLMBundle, split: Split, config: SearchConfig, run_dir: s
             resume_from = SearchState(rec.iteration + 1, list(rec.shared),
                                       np.asarray(rec.personal, dtype=np.int64).reshape(len(start.users), -1),
                                       converged=rec.converged, value=rec.value)
-    _barrier(world)  # every process has read the trace before it is cut
+    barrier(world)  # every process has read the trace before it is cut
     with hold(run_dir) if rank == 0 else contextlib.nullcontext():  # one writer; readers see "running"
         if rank == 0 and cut is not None:
             with path.open("r+b") as fh:
@@ -99,15 +100,8 @@ def run_search(bundle: RLMBundle, split: Split, config: SearchConfig, run_dir: s
                     trace.write(event)
                 if on_event is not None and rank == 0:
                     on_event(event)
-    _barrier(world)  # the trace is complete before anyone reads the result
+    barrier(world)  # the trace is complete before anyone reads the result
     return SearchResult.from_run(run_dir)
-
-
-def _barrier(world: int) -> None:
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
 
 
 def list_runs(runs_dir: str | Path) -> list[dict]:
