@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from enum import Enum
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from pap_rec_core.choices import Task  # noqa: F401 (evaluation.Task: the one task enum)
 from pap_rec_core.configs import known_fields
 from pap_rec_core.data.split import NO_TARGET, Split, Stage
 from pap_rec_core.evaluation.bootstrap import PairedDifference, bootstrap_mean, compare_systems
@@ -38,11 +38,6 @@ from pap_rec_core.evaluation.metrics import (
 )
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]  # (B,) user indices -> (B, n_items) scores
-
-
-class Task(str, Enum):
-    SEQUENTIAL = "sequential"  # full ranking over all items
-    DIRECT = "direct"  # 1 positive + n negatives, fixed per user
 
 
 @dataclass(frozen=True)

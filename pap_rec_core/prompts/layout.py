@@ -12,19 +12,19 @@ the slots before the key information instead. Slots are single vocabulary ids
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from enum import Enum
 from typing import Any, Sequence
 
 import numpy as np
 
+from pap_rec_core.choices import Choice, Task
 from pap_rec_core.configs import known_fields
 from pap_rec_core.prompts.parts import ItemRef, Part, TokenRef, UserRef
 from pap_rec_core.prompts.render import DEFAULT_MAX_HISTORY, item_list_parts, key_info_parts, truncate_history
 
-TASKS = ("sequential", "direct", "explanation")
+TASKS = Task.values()
 
 
-class SlotPosition(str, Enum):
+class SlotPosition(Choice):
     SUFFIX = "suffix"  # key info, then the slots (the paper)
     PREFIX = "prefix"  # the slots, then key info
 
@@ -39,7 +39,7 @@ class PromptLayout:
         parts = layout.parts(user=3, history=hist, shared=[17, 40, 9, 12, 88], personal=[301])
     """
 
-    task: str = "sequential"  # sequential | direct | explanation
+    task: Task = Task.SEQUENTIAL  # sequential | direct | explanation
     n_shared: int = 5
     n_personal: int = 0
     position: SlotPosition = SlotPosition.SUFFIX
@@ -49,6 +49,7 @@ class PromptLayout:
         object.__setattr__(self, "position", SlotPosition(self.position))
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; use {', '.join(TASKS)}")
+        object.__setattr__(self, "task", Task(self.task))
         if self.n_shared < 0 or self.n_personal < 0:
             raise ValueError(f"token counts cannot be negative (got {self.n_shared} shared, {self.n_personal} personal)")
         if self.n_shared + self.n_personal == 0:
@@ -85,7 +86,7 @@ class PromptLayout:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["position"] = self.position.value
+        d["position"], d["task"] = self.position.value, self.task.value
         return d
 
     @classmethod

@@ -75,6 +75,9 @@ def evaluate_render(bundle: RLMBundle, split: Split, stage: Stage | str, render:
                     seed: int = 0) -> EvaluationResult:
     """:func:`evaluate_rlm` for any prompt function ``render(user, history, candidates) -> parts``."""
     stage, task = Stage(stage), Task(task)
+    if task is Task.EXPLANATION:
+        raise ValueError("the explanation task is judged on generated text, not on item ranks: use "
+                         "rlm.explain.compare_explanations")
     model, tok = bundle.model, bundle.tokenizer
     users = split.eval_users if users is None else np.asarray(users)
     if task is Task.DIRECT:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pap_rec_core.choices import Choice, PersonalRule, Ranking, Surrogate, Task
 from pap_rec_core.configs import known_fields
-from pap_rec_core.prompts.layout import PromptLayout
+from pap_rec_core.prompts.layout import PromptLayout, SlotPosition
 
-SURROGATES = ("beam", "exact", "ndcg", "likelihood", "bleu-rouge")
+SURROGATES = Surrogate.values()
 TASK_SURROGATES = {"sequential": ("beam", "exact", "ndcg", "likelihood"), "direct": ("exact", "ndcg", "likelihood"),
                    "explanation": ("bleu-rouge", "likelihood")}
-PERSONAL_RULES = ("strict", "likelihood-tiebreak")
+PERSONAL_RULES = PersonalRule.values()
 
 
 @dataclass(frozen=True)
@@ -24,20 +25,20 @@ class SearchConfig:
         SearchConfig(n_shared=5, n_personal=1, surrogate="exact", iterations=10, seed=0)
     """
 
-    task: str = "sequential"  # sequential | direct | explanation (datasets with review text)
+    task: Task = Task.SEQUENTIAL  # sequential | direct | explanation (datasets with review text)
     n_shared: int = 5
     n_personal: int = 0
-    position: str = "suffix"  # suffix (the paper) | prefix
+    position: SlotPosition = SlotPosition.SUFFIX  # suffix (the paper) | prefix
     top_k: int = 5  # candidates per slot
     # beam (the paper) | exact (NDCG@5 + HR@5 from full scores) | ndcg (NDCG of the full ranking, no cut-off:
     # every user's rank counts) | likelihood; explanation: bleu-rouge
-    surrogate: str = "exact"
-    ranking: str = "first-token"  # how `exact` ranks: first-token (single-token items) | exact
+    surrogate: Surrogate = Surrogate.EXACT
+    ranking: Ranking = Ranking.FIRST_TOKEN  # how `exact` ranks: first-token (single-token items) | exact
     iterations: int = 10  # alternations of one shared round and one personal round
     samples_per_user: int = 1  # training samples per user for each gradient
     max_users: int | None = None  # search on the first N validation users (None: all)
     user_ids: tuple[str, ...] | None = None  # or exactly these users (raw dataset ids, in this order)
-    personal_rule: str = "strict"  # strict (the paper) | likelihood-tiebreak
+    personal_rule: PersonalRule = PersonalRule.STRICT  # strict (the paper) | likelihood-tiebreak
     personal_holdout: int = 0  # personal rounds also judge on each user's last N training items (held out)
     shared_holdout: int = 0  # shared rounds also judge on each user's last N training items (held out)
     exclude_untrained: bool = True  # keep only tokens seen in the RLM's training texts
@@ -51,8 +52,10 @@ class SearchConfig:
             raise ValueError(f"unknown surrogate {self.surrogate!r}; use one of {', '.join(SURROGATES)}")
         if self.personal_rule not in PERSONAL_RULES:
             raise ValueError(f"unknown personal rule {self.personal_rule!r}; use one of {', '.join(PERSONAL_RULES)}")
-        if self.ranking not in ("first-token", "exact"):
+        if self.ranking not in Ranking.values():
             raise ValueError(f"unknown ranking {self.ranking!r}; use first-token or exact")
+        for name, kind in (("surrogate", Surrogate), ("personal_rule", PersonalRule), ("ranking", Ranking)):
+            object.__setattr__(self, name, kind(getattr(self, name)))  # a string from JSON/CLI becomes the enum
         for name in ("top_k", "iterations", "samples_per_user", "batch_size", "max_explanation_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
@@ -61,7 +64,7 @@ class SearchConfig:
         allowed = TASK_SURROGATES.get(self.task, SURROGATES)
         if self.surrogate not in allowed:
             raise ValueError(f"the {self.task} task's search takes the {' or '.join(allowed)} surrogate, "
-                             f"not {self.surrogate!r}")
+                             f"not '{self.surrogate}'")
         for name in ("personal_holdout", "shared_holdout"):
             if self.task != "sequential" and getattr(self, name):
                 raise ValueError(f"{name} needs the sequential task (the {self.task} task has no held-out "
@@ -76,6 +79,8 @@ class SearchConfig:
             if self.max_users:
                 raise ValueError("give either max_users (the first N users) or user_ids (these users), not both")
         self.layout  # validates task, slot counts and position
+        object.__setattr__(self, "task", Task(self.task))
+        object.__setattr__(self, "position", SlotPosition(self.position))
 
     @property
     def layout(self) -> PromptLayout:
@@ -88,7 +93,7 @@ class SearchConfig:
         return max(self.personal_holdout, self.shared_holdout)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v.value if isinstance(v, Choice) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SearchConfig":
