@@ -226,8 +226,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _evaluate_explanations(args: argparse.Namespace, bundle, split, specs) -> int:
     """``evaluate`` for explanation prompts: BLEU/ROUGE of greedy explanations on the held-out reviews
     (test; ``--stage valid``: the val reviews), paired bootstrap of the per-pair surrogate vs the first."""
-    from pap_rec_core.rlm.explain import compare_explanations
-    from pap_rec_core.scoring import search_render
+    from pap_rec_core.scoring import compare_explanation_prompts
 
     if args.per_user:
         raise PapRecError("--per-user is for ranking prompts; explanation prompts have per-pair values")
@@ -237,12 +236,10 @@ def _evaluate_explanations(args: argparse.Namespace, bundle, split, specs) -> in
         if users is None:
             raise PapRecError("--users N with explanation prompts needs a run:DIR prompt (its searched users)")
         users = users[: args.users]
-    prompts = {str(s): search_render(s.search_result, split.data, bundle.tokenizer) if s.kind == "run" else s.value
-               for s in specs}
+    prompts = {str(s): s.search_result if s.kind == "run" else s.value for s in specs}
     try:
-        table = compare_explanations(bundle, split.data, prompts, users=users, seed=args.seed,
-                                     n_resamples=args.resamples,
-                                     split_names=("val",) if args.stage == "valid" else ("test",))
+        table = compare_explanation_prompts(bundle, split.data, prompts, users=users, stage=args.stage,
+                                            seed=args.seed, n_resamples=args.resamples)
     except ValueError as err:
         raise PapRecError(str(err)) from None
     if args.json:

@@ -176,7 +176,7 @@ def user_recommendations(bundle: RLMBundle, split: Split, render: PromptFn, user
     else:
         scores = score_items(bundle.model, tok, encode_batch(tok, [render(int(user), hist, None)]),
                              include_eos=exact).numpy()[0].astype(np.float64)
-        scores[hist] = -np.inf  # the evaluator's masking (the target is never in the history)
+        scores[split.history_mask(stage, [user])[0]] = -np.inf  # the evaluator's masking
         order_idx = np.argsort(-scores, kind="stable")
         ranked_items = order_idx
         target_rank = float(1 + np.sum(scores > scores[target])) if np.isfinite(scores[target]) else float("inf")

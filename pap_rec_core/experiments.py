@@ -310,8 +310,7 @@ class Experiment:
         """PAP-REC on the explanation task (surrogate BLEU-4 + 0.1 ROUGE-L on the val reviews): manual 3-1
         and 3-3 against the found prompts (shared only, + n personal) on the test reviews of the searched
         users — corpus BLEU/ROUGE and the per-pair surrogate's paired bootstrap vs manual 3-1."""
-        from pap_rec_core.rlm.explain import compare_explanations
-        from pap_rec_core.scoring import search_render
+        from pap_rec_core.scoring import compare_explanation_prompts
 
         counts = self.budget.personal_counts if personal_counts is None else personal_counts
         prompts: dict[str, Any] = {"manual 3-1": "3-1", "manual 3-3": "3-3"}
@@ -319,10 +318,9 @@ class Experiment:
         for n in counts:
             result = self.search("explanation", n_personal=n, surrogate="bleu-rouge")
             users = list(result.users)
-            name = "PAP-REC shared" if n == 0 else f"PAP-REC +{n} personal"
-            prompts[name] = search_render(result, self.split.data, self.bundle.tokenizer)
-        return compare_explanations(self.bundle, self.split.data, prompts, users=users, seed=self.seed,
-                                    n_resamples=self.budget.resamples)
+            prompts["PAP-REC shared" if n == 0 else f"PAP-REC +{n} personal"] = result
+        return compare_explanation_prompts(self.bundle, self.split.data, prompts, users=users, seed=self.seed,
+                                           n_resamples=self.budget.resamples)
 
     # ------------------------------------------------------------------------------------------------
     # 05: search dynamics

@@ -160,3 +160,22 @@ def search_render(result, data, tokenizer: RecTokenizer, personal: bool = True) 
                             personal=personal_of(u))
 
     return render
+
+
+def compare_explanation_prompts(bundle: RLMBundle, data, prompts: dict, *, users=None, stage: Stage | str = Stage.TEST,
+                                seed: int = 0, n_resamples: int = 2000):
+    """The one explanation comparison (the CLI's ``evaluate``, the workbench's Compare page, the notebooks):
+    each prompt is a template id (``"3-1"``), a finished explanation search (:class:`SearchResult`: its
+    shared and each user's personal tokens) or a review render; all are judged on the same held-out
+    review pairs of ``stage`` (test, or valid: P5's val reviews) of ``users`` (default: the first search's
+    users, else every user). One row per prompt, paired bootstrap of the per-pair surrogate against the
+    first (:func:`rlm.explain.compare_explanations`)."""
+    from pap_rec_core.rlm.explain import compare_explanations
+
+    runs = [p for p in prompts.values() if isinstance(p, SearchResult)]
+    if users is None and runs:
+        users = list(runs[0].users)
+    rendered = {name: search_render(p, data, bundle.tokenizer) if isinstance(p, SearchResult) else p
+                for name, p in prompts.items()}
+    return compare_explanations(bundle, data, rendered, users=users, seed=seed, n_resamples=n_resamples,
+                                split_names=("val",) if Stage(stage) is Stage.VALID else ("test",))

@@ -72,6 +72,22 @@ def test_history_per_stage(tiny_data) -> None:
         split.targets("train")
 
 
+def test_the_history_mask_marks_exactly_the_history_of_each_stage(tiny_data) -> None:
+    from pap_rec_core.data.split import item_mask
+
+    split = leave_one_out(tiny_data, SplitConfig(n_negatives=0))
+    d = tiny_data
+    u1, u2 = d.user_index("u1"), d.user_index("u2")
+    for stage in ("valid", "test"):
+        mask = split.history_mask(stage, np.array([u1, u2]))
+        assert mask.shape == (2, d.n_items) and mask.dtype == bool
+        for row, u in enumerate((u1, u2)):
+            assert sorted(items_of(d, np.flatnonzero(mask[row]))) == sorted(set(items_of(d, split.history(u, stage))))
+    assert not split.history_mask("test", np.array([u1]))[0, split.test_target[u1]]  # the target never
+    rows = item_mask([np.array([0, 2]), None, np.array([], dtype=np.int64)], 4)
+    assert rows.tolist() == [[True, False, True, False], [False] * 4, [False] * 4]
+
+
 def test_repeated_test_item_is_noted() -> None:
     data = build_interactions(["u"] * 4 + ["v"] * 3, list("abca") + list("xyz"), name="r", source="r")
     split = leave_one_out(data, SplitConfig(n_negatives=0))

@@ -91,10 +91,26 @@ class Split:
             return self.train[user]
         return np.append(self.train[user], self.valid_target[user])
 
+    def history_mask(self, stage: Stage | str, users: np.ndarray) -> np.ndarray:
+        """(B, n_items) bool, True on each user's history items before the stage's target: what every
+        full ranking excludes (the target is never in the history)."""
+        return item_mask([self.history(int(u), stage) for u in users], self.data.n_items)
+
     def candidates(self, stage: Stage | str, users: np.ndarray | None = None) -> np.ndarray:
         """(E, 1 + n_negatives) candidate lists for the direct task; the target is column 0."""
         users = self.eval_users if users is None else np.asarray(users)
         return np.concatenate([self.targets(stage)[users, None], self.negatives[users]], axis=1)
+
+
+def item_mask(item_lists, n_items: int) -> np.ndarray:
+    """(len(item_lists), n_items) bool, True on each row's items (a row of ``None``: none). The one
+    history mask: :meth:`Split.history_mask` for a split's users, the search's judge for its rows
+    (whose histories may stop before held-out items)."""
+    mask = np.zeros((len(item_lists), n_items), dtype=bool)
+    for row, items in enumerate(item_lists):
+        if items is not None:
+            mask[row, items] = True
+    return mask
 
 
 def leave_one_out(data: InteractionData, config: SplitConfig = SplitConfig()) -> Split:

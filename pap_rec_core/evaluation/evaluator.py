@@ -106,12 +106,9 @@ def _eval_users(split: Split, stage: Stage, users: np.ndarray | None) -> np.ndar
 
 
 def history_mask(split: Split, stage: Stage | str, users: np.ndarray) -> np.ndarray:
-    """(B, n_items) bool, True on each user's history items before the stage's target."""
-    stage = Stage(stage)
-    mask = np.zeros((len(users), split.data.n_items), dtype=bool)
-    for row, u in enumerate(users):
-        mask[row, split.history(int(u), stage)] = True
-    return mask
+    """(B, n_items) bool, True on each user's history items before the stage's target
+    (:meth:`Split.history_mask`)."""
+    return split.history_mask(stage, users)
 
 
 def evaluate_scorer(split: Split, stage: Stage | str, score_fn: ScoreFn, *, system: str,

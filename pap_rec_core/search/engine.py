@@ -31,7 +31,7 @@ from typing import Generator, Iterator
 import numpy as np
 import torch
 
-from pap_rec_core.data.split import Split, Stage
+from pap_rec_core.data.split import Split, Stage, item_mask
 from pap_rec_core.rlm.batching import collate, pad_labels
 from pap_rec_core.rlm.checkpoint import RLMBundle
 from pap_rec_core.search.config import SearchConfig
@@ -224,10 +224,7 @@ class PapRecSearch:
         direct = self.config.task == "direct"
         cands = np.stack([r.candidates for r in rows]) if direct else None
         prompts = self._prompts(rows)
-        mask = np.zeros((len(rows), self.split.data.n_items), dtype=bool)
-        for k, h in enumerate(histories):
-            if h is not None:
-                mask[k, h] = True
+        mask = item_mask(histories, self.split.data.n_items)
         target_col = (np.array([int(np.flatnonzero(r.candidates == r.target)[0]) for r in rows]) if direct
                       else None)
         items = np.array([r.item for r in rows], dtype=np.int64) if self.config.task == "explanation" else None

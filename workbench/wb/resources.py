@@ -109,17 +109,15 @@ def _comparison(model_dir: str, model_stamp: float, run_dir: str, run_stamp: flo
 @st.cache_resource(show_spinner="Generating explanations with the manual and the searched prompts…", max_entries=8)
 def _explanation_comparison(model_dir: str, model_stamp: float, run_dir: str, run_stamp: float, stage: str,
                             dataset: str = ""):
-    from pap_rec_core.rlm.explain import compare_explanations
-    from pap_rec_core.scoring import search_render
+    from pap_rec_core.scoring import compare_explanation_prompts, search_render
     from pap_rec_core.search.run import SearchResult
 
     bundle, split = load_model(model_dir, dataset)
     result = SearchResult.from_run(run_dir)
-    prompts = {"manual 3-1": "3-1", "PAP-REC": search_render(result, split.data, bundle.tokenizer)}
+    prompts = {"manual 3-1": "3-1", "PAP-REC": result}
     if result.config.n_shared and result.config.n_personal:
         prompts["PAP-REC shared only"] = search_render(result, split.data, bundle.tokenizer, personal=False)
-    return compare_explanations(bundle, split.data, prompts, users=list(result.users),
-                                split_names=("val",) if stage == "valid" else ("test",))
+    return compare_explanation_prompts(bundle, split.data, prompts, users=list(result.users), stage=stage)
 
 
 def explanation_comparison(model_dir: str, run_dir: str, stage: str, dataset: str = ""):
