@@ -21,11 +21,12 @@ import numpy as np
 import torch
 
 from pap_rec_core.evaluation import EvaluationConfig, compare
+from pap_rec_core.evaluation.metrics import PAPER_METRICS
 from pap_rec_core.scoring import evaluate_rlm
 
 PROMPTS = ["manual:2-3", "manual:2-13", "keyinfo", "random:0", "random:1", "random:2"]
 DIRECT = ["manual:5-7", "manual:5-8"]
-KEYS = ["hit@5", "ndcg@5", "hit@10", "ndcg@10"]
+KEYS = list(PAPER_METRICS)
 
 
 def baseline_test_ndcg10(path: Path, model: str) -> float | None:

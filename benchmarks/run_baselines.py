@@ -67,7 +67,9 @@ def setting_notes(models: list[str]) -> list[str]:
 
 
 def markdown(payload: dict) -> str:
-    metrics = ["hit@1", "hit@5", "hit@10", "ndcg@5", "ndcg@10", "mrr"]
+    from pap_rec_core.evaluation.metrics import BASELINE_METRICS
+
+    metrics = list(BASELINE_METRICS)
     lines = [
         f"# RecBole baselines on {payload['dataset']['name']} (our split, our evaluator)",
         "",

@@ -23,9 +23,10 @@ import pandas as pd
 
 from pap_rec_core.data.split import Stage
 from pap_rec_core.evaluation.evaluator import EvaluationConfig, EvaluationResult, results_table
+from pap_rec_core.evaluation.metrics import PAPER_METRICS
 from pap_rec_core.findings import FindingsConfig, shared_prompts_scored, surrogate_correlation
 
-METRICS = ("hit@5", "ndcg@5", "hit@10", "ndcg@10")
+METRICS = PAPER_METRICS
 MANUAL = {"sequential": ("2-3", "2-13"), "direct": ("5-7", "5-8")}  # (seen, unseen) templates
 
 

@@ -36,11 +36,12 @@ import numpy as np
 import pandas as pd
 
 from pap_rec_core.configs import known_fields
+from pap_rec_core.evaluation.metrics import PAPER_METRICS
 
 if TYPE_CHECKING:
     from pap_rec_core.evaluation import EvaluationConfig
 
-KEYS = ["hit@5", "ndcg@5", "hit@10", "ndcg@10"]
+KEYS = list(PAPER_METRICS)
 # = search.config.PERSONAL_RULES (tested): not imported, since importing search loads torch and the budgets
 # build FindingsConfigs when pap_rec_core.experiments is imported
 RULES = ("strict", "likelihood-tiebreak")

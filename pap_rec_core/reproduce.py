@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
+from pap_rec_core.evaluation.metrics import PAPER_METRICS
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = ("01_data_and_rlm", "02_sequential", "03_direct", "04_explanation", "05_search_dynamics")
 HEADLINE_TABLES = (("findings_claims", "The paper's claims, answered"),
@@ -135,7 +136,7 @@ def write_results_readme(out: Path, labels: Sequence[str], manifest: dict) -> Pa
                 if "tokens" in frame:
                     frame = frame.drop(columns=["tokens"])
                 if "ndcg@10 ci" in frame:  # the headline: means, the NDCG@10 CI and paired p-value
-                    keep = ["system", "users", "hit@5", "ndcg@5", "hit@10", "ndcg@10", "ndcg@10 ci", "ndcg@10 p"]
+                    keep = ["system", "users", *PAPER_METRICS, "ndcg@10 ci", "ndcg@10 p"]
                     frame = frame[[c for c in keep if c in frame]]
                 lines += [f"### {title}", "", table_markdown(frame), ""]
         lines += ["Notebooks: " + ", ".join(f"`{label}/notebooks/{n}.ipynb`" for n in NOTEBOOKS

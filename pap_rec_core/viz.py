@@ -18,12 +18,13 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from pap_rec_core.evaluation.metrics import PAPER_METRICS
 from pap_rec_core.search.timeline import Timeline, slot_labels
 
 FORMATS = ("html", "png", "svg", "pdf")
 KIND_COLORS = {"initial": "#7f7f7f", "shared": "#1f77b4", "personal": "#ff7f0e"}
 SYSTEM_COLORS = ["#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
-METRICS = ("hit@5", "ndcg@5", "hit@10", "ndcg@10")
+METRICS = PAPER_METRICS
 
 
 def _go():

@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "DEFAULT_KS",
+    "PAPER_METRICS",
+    "BASELINE_METRICS",
     "MetricInputError",
     "ranks_from_scores",
     "ranks_from_lists",
@@ -34,6 +36,9 @@ __all__ = [
 ]
 
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10)
+# the columns of every results table: the paper's (P5's) four metrics, and the baselines' wider table
+PAPER_METRICS: tuple[str, ...] = ("hit@5", "ndcg@5", "hit@10", "ndcg@10")
+BASELINE_METRICS: tuple[str, ...] = ("hit@1", "hit@5", "hit@10", "ndcg@5", "ndcg@10", "mrr")
 
 
 class MetricInputError(PapRecError, ValueError):

@@ -78,6 +78,7 @@ from pap_rec_core.data.export import export_recbole
 from pap_rec_core.data.item_index import ItemIndex
 from pap_rec_core.data.split import NO_TARGET, Split, Stage
 from pap_rec_core.evaluation.evaluator import EvaluationConfig, EvaluationResult, evaluate_scorer
+from pap_rec_core.evaluation.metrics import BASELINE_METRICS
 
 log = logging.getLogger(__name__)
 _recbole_log = logging.getLogger(__name__ + ".recbole")
@@ -662,7 +663,7 @@ def run_baselines(split: Split, item_index: ItemIndex, models: Sequence[str] = S
     return results
 
 
-TABLE_METRICS = ("hit@1", "hit@5", "hit@10", "ndcg@5", "ndcg@10", "mrr")
+TABLE_METRICS = BASELINE_METRICS
 
 
 def baselines_frame(results: Sequence[BaselineResult], stage: Stage | str = Stage.TEST) -> pd.DataFrame:
