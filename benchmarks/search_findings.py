@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 from pap_rec_core.findings import (  # noqa: E402  (re-exported for old imports)
-    FindingsConfig, compute_findings, findings_markdown, fmt_diff, parse_variants, run_name, verdict)
+    FindingsConfig, compute_findings, parse_variants, run_name, verdict)
+from pap_rec_core.findings_report import findings_markdown, fmt_diff  # noqa: E402,F401
 
 
 def main(argv=None) -> None:

@@ -61,7 +61,7 @@ fig
 # each claim's answer from its row.
 
 # %%
-from pap_rec_core.findings import claims_frame, rows_frame
+from pap_rec_core.findings_report import claims_frame, rows_frame
 
 findings = exp.findings()
 claims = claims_frame(findings)

@@ -83,7 +83,7 @@ correlation
 # (pooled), with judges that also read each user's last N training items (`+hN`).
 
 # %%
-from pap_rec_core.findings import judges_frame
+from pap_rec_core.findings_report import judges_frame
 
 judges = judges_frame(exp.findings())
 exp.save_table("findings_judges", judges)

@@ -83,7 +83,7 @@ def test_the_notebooks_findings_equal_the_findings_cli(smoke, tmp_path):
     from pathlib import Path
 
     from pap_rec_core.experiments import BUDGETS
-    from pap_rec_core.findings import claims_frame, judges_frame, rows_frame
+    from pap_rec_core.findings_report import claims_frame, judges_frame, rows_frame
 
     out, _, _ = smoke
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
