@@ -26,10 +26,10 @@ RecBole only trains. The split, the early-stopping metric and every reported num
 RecBole's ``Pop`` increments ``item_cnt[items] += 1`` per batch, so an item occurring several times in
 one training batch is counted once: with the default batch (2048) on ml-100k the counts saturate at the
 number of batches and most items tie. We feed its ``calculate_loss`` duplicate-free sub-batches
-(:func:`_pop_exact_loss`), so it counts every training interaction, as a batch size of 1 would; its
+(:func:`recbole_scoring.pop_exact_loss`), so it counts every training interaction, as a batch size of 1 would; its
 scores then equal :func:`~pap_rec_core.evaluation.popularity_scores` (up to a constant factor).
 
-RecBole's process-wide side effects are confined to the call (:func:`_recbole_sandbox`): it reads
+RecBole's process-wide side effects are confined to the call (:func:`recbole_runtime.recbole_sandbox`): it reads
 ``sys.argv`` (replaced by a clean argv and restored), writes ``saved/`` and ``log_tensorboard/`` into the
 current directory (we ``chdir`` into a private working directory and always change back; nothing is
 written to the caller's directory), sets ``CUDA_VISIBLE_DEVICES`` (restored), reseeds the global
@@ -37,7 +37,7 @@ written to the caller's directory), sets ``CUDA_VISIBLE_DEVICES`` (restored), re
 records are re-emitted under this module's logger at DEBUG, warnings at WARNING). Importing RecBole's
 models switches autograd anomaly detection on for the whole process (``sine.py`` calls
 ``torch.autograd.set_detect_anomaly(True)`` at import time; SASRec steps were ~1.3x slower with it): we import
-RecBole through :func:`_import_recbole`, which restores the previous mode, and the sandbox runs
+RecBole through :func:`recbole_runtime.import_recbole`, which restores the previous mode, and the sandbox runs
 training with anomaly detection off and restores the caller's mode afterwards. No checkpoint is ever
 written or read: ``trainer.fit``/``evaluate``/``resume_checkpoint`` (whose ``torch.load`` lacks
 ``weights_only``) are not used, so nothing is unpickled and ``torch`` is not patched. The dataset token
@@ -59,41 +59,43 @@ import json
 import logging
 import math
 import os
-import random
 import sys
 import tempfile
 import time
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from pap_rec_core.configs import known_fields
 from pap_rec_core.data.export import export_recbole
 from pap_rec_core.data.item_index import ItemIndex
-from pap_rec_core.data.split import NO_TARGET, Split, Stage
+from pap_rec_core.data.split import Split, Stage
 from pap_rec_core.evaluation.evaluator import EvaluationConfig, EvaluationResult, evaluate_scorer
 from pap_rec_core.evaluation.metrics import BASELINE_METRICS
+from pap_rec_core.evaluation.recbole_runtime import (
+    DATASET_TOKEN,
+    import_recbole,
+    recbole_sandbox,
+    resolve_device,
+    write_sequential_benchmark,
+)
+from pap_rec_core.evaluation.recbole_scoring import Scorer, check_sequential_inputs, pop_exact_loss
 
 log = logging.getLogger(__name__)
-_recbole_log = logging.getLogger(__name__ + ".recbole")
 
 SUPPORTED: tuple[str, ...] = ("Pop", "Markov", "BPR", "GRU4Rec", "Caser", "SASRec", "BERT4Rec")
 COUNTING: frozenset[str] = frozenset({"Markov"})  # no RecBole: evaluation.baselines (k and decay chosen on validation)
 SEQUENTIAL: frozenset[str] = frozenset({"GRU4Rec", "Caser", "SASRec", "BERT4Rec"})
 DEVICES = ("auto", "cpu", "cuda")
 VALID_METRIC = "ndcg@10"  # early stopping on our validation NDCG@10
-DATASET_TOKEN = "paprec"  # RecBole dataset name (not "ml-100k": RecBole has per-name presets)
 DEFAULT_MAX_ITEM_LIST_LENGTH = 50  # RecBole's default history window for sequential models
 # Caser's window is its Markov order L; its paper uses L=5. With RecBole's default (50) it convolves
 # 50 horizontal filter heights and trains ~20x slower per epoch. Override with extra={"MAX_ITEM_LIST_LENGTH": n}.
 MODEL_MAX_ITEM_LIST_LENGTH = {"Caser": 5}
-SCORE_BATCH_USERS = 256  # users per full_sort_predict call
 
 # RecBole settings this module controls; set them through BaselineConfig fields, not ``extra``.
 RESERVED_EXTRA = frozenset({
@@ -221,231 +223,6 @@ class BaselineResult:
 
 
 # ----------------------------------------------------------------------------------------------------
-# Benchmark files
-
-
-def _sequential_rows(split: Split, max_len: int) -> tuple[dict[str, list[tuple[int, np.ndarray, int]]], int]:
-    """(user, history[-max_len:], target) rows per part, and the longest history written."""
-    rows: dict[str, list[tuple[int, np.ndarray, int]]] = {"train": [], "valid": [], "test": []}
-    longest = 0
-    for u, train in enumerate(split.train):
-        for k in range(1, len(train)):
-            hist = train[max(0, k - max_len):k]
-            rows["train"].append((u, hist, int(train[k])))
-            longest = max(longest, len(hist))
-        if split.test_target[u] == NO_TARGET:
-            continue
-        for stage in (Stage.VALID, Stage.TEST):
-            hist = split.history(u, stage)[-max_len:]
-            rows[stage.value].append((u, hist, int(split.targets(stage)[u])))
-            longest = max(longest, len(hist))
-    return rows, longest
-
-
-def _write_sequential_benchmark(split: Split, index: ItemIndex, out: Path, max_len: int) -> int:
-    """Pre-augmented ``<token>.train/valid/test.inter`` (user, item_id_list, item_id); returns the window."""
-    rows, longest = _sequential_rows(split, max_len)
-    if not rows["train"]:
-        raise ValueError("no training sequences: sequential baselines need users with at least 2 training items")
-    out.mkdir(parents=True, exist_ok=True)
-    users = split.data.user_ids
-    texts = np.asarray(index.texts, dtype=object)
-    header = "user_id:token\titem_id_list:token_seq\titem_id:token\n"
-    for part, part_rows in rows.items():
-        lines = [f"{users[u]}\t{' '.join(texts[hist])}\t{texts[target]}\n" for u, hist, target in part_rows]
-        (out / f"{DATASET_TOKEN}.{part}.inter").write_text(header + "".join(lines), encoding="utf-8")
-    return min(max_len, longest)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Isolation of RecBole's process-wide side effects
-
-
-def _import_recbole() -> None:
-    """Import RecBole's modules, undoing the import-time switch-on of autograd anomaly detection."""
-    import torch
-
-    mode = (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled())
-    try:
-        import recbole.config  # noqa: F401
-        import recbole.data  # noqa: F401
-        import recbole.model.general_recommender  # noqa: F401
-        import recbole.model.sequential_recommender  # noqa: F401  (sine.py: set_detect_anomaly(True))
-        import recbole.trainer  # noqa: F401
-        import recbole.utils  # noqa: F401
-    finally:
-        torch.autograd.set_detect_anomaly(mode[0], check_nan=mode[1])
-
-
-class _RecBoleLogFilter(logging.Filter):
-    """On the root logger: re-emit RecBole's records under our logger (DEBUG; warnings stay WARNING)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        path = record.pathname.replace("\\", "/")
-        if "/recbole/" not in path:
-            return True
-        level = logging.WARNING if record.levelno >= logging.WARNING else logging.DEBUG
-        if _recbole_log.isEnabledFor(level):
-            _recbole_log.log(level, "%s", record.getMessage())
-        return False
-
-
-@contextlib.contextmanager
-def _recbole_sandbox(cwd: Path) -> Iterator[None]:
-    """Clean ``sys.argv``, private CWD, restored env / RNG / cudnn flags, RecBole logs and warnings captured."""
-    import torch
-
-    saved_argv = sys.argv
-    saved_cwd = os.getcwd()
-    saved_cuda_env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    saved_random = random.getstate()
-    saved_np = np.random.get_state()
-    saved_cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
-    saved_anomaly = (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled())
-    root = logging.getLogger()
-    log_filter = _RecBoleLogFilter()
-    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(torch.random.fork_rng(devices=cuda_devices))
-        stack.enter_context(warnings.catch_warnings())
-        warnings.filterwarnings("ignore", module=r"recbole(\.|$)")
-        warnings.filterwarnings("ignore", category=FutureWarning, module=r"pandas(\.|$)")
-        root.addFilter(log_filter)
-        sys.argv = [saved_argv[0] if saved_argv else "pap-rec"]
-        os.chdir(cwd)
-        torch.autograd.set_detect_anomaly(False)
-        try:
-            yield
-        finally:
-            torch.autograd.set_detect_anomaly(saved_anomaly[0], check_nan=saved_anomaly[1])
-            os.chdir(saved_cwd)
-            sys.argv = saved_argv
-            root.removeFilter(log_filter)
-            if saved_cuda_env is None:
-                os.environ.pop("CUDA_VISIBLE_DEVICES", None)
-            else:
-                os.environ["CUDA_VISIBLE_DEVICES"] = saved_cuda_env
-            random.setstate(saved_random)
-            np.random.set_state(saved_np)
-            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved_cudnn
-
-
-def _resolve_device(device: str):
-    import torch
-
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(device)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Scoring: RecBole ids <-> our indices
-
-
-class _Scorer:
-    """``score(users, stage) -> (B, n_items)`` scores in our item order from ``model.full_sort_predict``."""
-
-    def __init__(self, model, dataset, split: Split, index: ItemIndex, device, window: int | None):
-        self.model, self.split, self.device, self.window = model, split, device, window
-        self.uid_field, self.iid_field = dataset.uid_field, dataset.iid_field
-        item_tokens = dataset.field2id_token[self.iid_field]  # RecBole id -> textual id ([PAD] at 0)
-        self.our_of_rb = np.full(len(item_tokens), -1, dtype=np.int64)
-        for rb, token in enumerate(item_tokens[1:], start=1):
-            self.our_of_rb[rb] = index.item_of(str(token))
-        n_items = split.data.n_items
-        self.rb_of_our = np.zeros(n_items, dtype=np.int64)
-        self.rb_of_our[self.our_of_rb[1:]] = np.arange(1, len(item_tokens))
-        missing = np.setdiff1d(np.arange(n_items), self.our_of_rb[1:])
-        if missing.size:
-            raise RuntimeError(f"{missing.size} items have no RecBole id (e.g. {index.text_of(int(missing[0]))!r})")
-        token_id = dataset.field2token_id[self.uid_field]
-        self.rb_user = np.zeros(split.data.n_users, dtype=np.int64)
-        for u in split.eval_users:
-            rb = token_id.get(str(split.data.user_ids[u]))
-            if rb is None:
-                raise RuntimeError(f"user {split.data.user_ids[u]!r} has no RecBole id")
-            self.rb_user[u] = rb
-
-    def histories(self, users: np.ndarray, stage: Stage) -> tuple[np.ndarray, np.ndarray]:
-        """(B, window) RecBole ids of each user's last ``window`` history items (right-padded), (B,) lengths."""
-        seqs = np.zeros((len(users), self.window), dtype=np.int64)
-        lens = np.zeros(len(users), dtype=np.int64)
-        for row, u in enumerate(users):
-            hist = self.split.history(int(u), stage)[-self.window:]
-            seqs[row, : len(hist)] = self.rb_of_our[hist]
-            lens[row] = len(hist)
-        return seqs, lens
-
-    def __call__(self, users: np.ndarray, stage: Stage) -> np.ndarray:
-        import torch
-        from recbole.data.interaction import Interaction
-
-        users = np.asarray(users, dtype=np.int64)
-        out = np.empty((len(users), self.split.data.n_items), dtype=np.float64)
-        self.model.eval()
-        with torch.no_grad():
-            for start in range(0, len(users), SCORE_BATCH_USERS):
-                batch = users[start:start + SCORE_BATCH_USERS]
-                inter = {self.uid_field: torch.as_tensor(self.rb_user[batch])}
-                if self.window is not None:
-                    seqs, lens = self.histories(batch, stage)
-                    inter[self.iid_field + "_list"] = torch.as_tensor(seqs)
-                    inter["item_length"] = torch.as_tensor(lens)
-                scores = self.model.full_sort_predict(Interaction(inter).to(self.device))
-                scores = scores.view(len(batch), -1).double().cpu().numpy()
-                scores = np.where(np.isnan(scores), -np.inf, scores)
-                out[start:start + len(batch)][:, self.our_of_rb[1:]] = scores[:, 1:]
-        return out
-
-
-def _pop_exact_loss(model):
-    """``loss_func`` for RecBole's Pop that splits each batch into duplicate-free sub-batches.
-
-    ``Pop.calculate_loss`` does ``item_cnt[items] = item_cnt[items] + 1``: repeated indices in one batch
-    are written once. Sub-batch ``r`` holds each item's ``r``-th occurrence in the batch, so every
-    interaction is counted (what RecBole's Pop computes with a batch size of 1).
-    """
-
-    def loss_func(interaction):
-        items = interaction[model.ITEM_ID].cpu().numpy()
-        order = np.argsort(items, kind="stable")
-        sorted_items = items[order]
-        starts = np.r_[0, np.flatnonzero(np.diff(sorted_items)) + 1]
-        sizes = np.diff(np.r_[starts, len(items)])
-        occurrence = np.empty(len(items), dtype=np.int64)
-        occurrence[order] = np.arange(len(items)) - np.repeat(starts, sizes)
-        loss = None
-        for r in range(int(occurrence.max()) + 1 if len(items) else 0):
-            loss = model.calculate_loss(interaction[np.flatnonzero(occurrence == r)])
-        return loss
-
-    return loss_func
-
-
-def _check_sequential_inputs(scorer: _Scorer, part, stage: Stage) -> None:
-    """RecBole's loaded rows of a stage must hold exactly our (windowed) histories and targets."""
-    inter = part.inter_feat
-    uid = inter[scorer.uid_field].numpy()
-    seqs = inter[scorer.iid_field + "_list"].numpy()
-    lens = inter["item_length"].numpy()
-    targets = inter[scorer.iid_field].numpy()
-    users = scorer.split.eval_users
-    if len(uid) != len(users):
-        raise RuntimeError(f"RecBole's {stage.value} part has {len(uid)} rows for {len(users)} users")
-    row_of = {int(r): i for i, r in enumerate(uid)}
-    ours, our_lens = scorer.histories(users, stage)
-    for k, u in enumerate(users):
-        i = row_of.get(int(scorer.rb_user[u]))
-        width = min(seqs.shape[1], ours.shape[1])
-        if (i is None or lens[i] != our_lens[k] or not np.array_equal(seqs[i, :width], ours[k, :width])
-                or scorer.our_of_rb[targets[i]] != scorer.split.targets(stage)[u]):
-            raise RuntimeError(f"RecBole's {stage.value} input for user {scorer.split.data.user_ids[u]!r} differs "
-                               "from the split's history")
-
-
-# ----------------------------------------------------------------------------------------------------
 # Training
 
 
@@ -482,9 +259,9 @@ def train_baseline(split: Split, item_index: ItemIndex, config: BaselineConfig |
         if config.sequential:
             requested = int(config.extra.get("MAX_ITEM_LIST_LENGTH",
                                              MODEL_MAX_ITEM_LIST_LENGTH.get(config.model, DEFAULT_MAX_ITEM_LIST_LENGTH)))
-            window = _write_sequential_benchmark(split, item_index, root / "data" / DATASET_TOKEN, requested)
+            window = write_sequential_benchmark(split, item_index, root / "data" / DATASET_TOKEN, requested)
             settings["MAX_ITEM_LIST_LENGTH"] = window
-        stack.enter_context(_recbole_sandbox(root))
+        stack.enter_context(recbole_sandbox(root))
         run = _run(split, item_index, config, settings, window, eval_config, progress)
     wall = time.perf_counter() - start
     chosen = {k: v for k, v in settings.items() if k in ("MAX_ITEM_LIST_LENGTH", "loss_type", "train_neg_sample_args")}
@@ -558,12 +335,12 @@ def _run(split: Split, index: ItemIndex, config: BaselineConfig, settings: dict[
          eval_config: EvaluationConfig, progress: bool) -> dict[str, Any]:
     import torch
 
-    _import_recbole()
+    import_recbole()
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
     from recbole.utils import get_model, get_trainer, init_seed
 
-    device = _resolve_device(config.device)
+    device = resolve_device(config.device)
     rb_config = Config(model=config.model, dataset=DATASET_TOKEN, config_dict=dict(settings))
     rb_config["device"] = device
     init_seed(rb_config["seed"], rb_config["reproducibility"])
@@ -573,9 +350,9 @@ def _run(split: Split, index: ItemIndex, config: BaselineConfig, settings: dict[
     model = get_model(rb_config["model"])(rb_config, train_data._dataset).to(device)
     trainer = get_trainer(rb_config["MODEL_TYPE"], rb_config["model"])(rb_config, model)
     try:
-        scorer = _Scorer(model, dataset, split, index, device, window)
+        scorer = Scorer(model, dataset, split, index, device, window)
         if window is not None:
-            _check_sequential_inputs(scorer, test_data._dataset, Stage.TEST)
+            check_sequential_inputs(scorer, test_data._dataset, Stage.TEST)
         users = split.eval_users
 
         def evaluate(stage: Stage) -> EvaluationResult:
@@ -586,7 +363,7 @@ def _run(split: Split, index: ItemIndex, config: BaselineConfig, settings: dict[
         train_seconds = 0.0
         if config.model == "Pop":  # one counting pass; nothing to stop early
             t = time.perf_counter()
-            trainer._train_epoch(train_data, 0, loss_func=_pop_exact_loss(model), show_progress=False)
+            trainer._train_epoch(train_data, 0, loss_func=pop_exact_loss(model), show_progress=False)
             train_seconds = time.perf_counter() - t
             valid = evaluate(Stage.VALID)
             curve.append(valid.summary()[VALID_METRIC])
