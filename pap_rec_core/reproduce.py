@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from pap_rec_core.evaluation.metrics import PAPER_METRICS
+
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = ("01_data_and_rlm", "02_sequential", "03_direct", "04_explanation", "05_search_dynamics")
 HEADLINE_TABLES = (("findings_claims", "The paper's claims, answered"),

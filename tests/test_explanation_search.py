@@ -289,7 +289,7 @@ def test_workbench_compares_an_explanation_run(make_p5_dir, tmp_path):
     at.run()
     assert not at.exception, at.exception
     assert "explanation" in at.selectbox(key="search_task").options
-    at.session_state["nav"] = "Compare"  # what a page link or a button does
+    at.session_state["nav"] = "Compare"  # as a button does: state.follow_navigation switches the page
     at.run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value
