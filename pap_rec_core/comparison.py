@@ -23,21 +23,19 @@ import pandas as pd
 from pap_rec_core.data.errors import UnknownUserError
 from pap_rec_core.data.split import NO_TARGET, Split, Stage
 from pap_rec_core.evaluation.evaluator import EvaluationConfig, EvaluationResult, compare
+from pap_rec_core.prompts.templates import paper_templates
 from pap_rec_core.rlm.batching import encode_batch
 from pap_rec_core.rlm.checkpoint import RLMBundle
 from pap_rec_core.rlm.evaluate import PromptFn, evaluate_render
 from pap_rec_core.rlm.ranking import score_items
 from pap_rec_core.scoring import PromptSpec, prompt_fn, run_prompt_fn
 
-MANUAL_TEMPLATE = {"sequential": "2-3", "direct": "5-7"}  # the paper's seen templates
-
-
 def run_prompts(result, bundle: RLMBundle) -> dict[str, PromptFn]:
     """The prompts a run is compared on, by label: the manual template of its task, its shared tokens
     alone (when it also has personal ones), and the automatic prompt it found."""
-    manual = f"manual {MANUAL_TEMPLATE[result.config.task]}"
-    prompts = {manual: prompt_fn(PromptSpec.parse(f"manual:{MANUAL_TEMPLATE[result.config.task]}"), bundle.tokenizer,
-                                 result.config.max_history)}
+    seen, _ = paper_templates(result.config.task)
+    prompts = {f"manual {seen}": prompt_fn(PromptSpec.parse(f"manual:{seen}"), bundle.tokenizer,
+                                           result.config.max_history)}
     if result.config.n_personal and result.config.n_shared:
         prompts["auto shared"] = run_prompt_fn(result, bundle.tokenizer, personal=False)
     label = "auto personalised" if result.config.n_personal else "auto shared"
@@ -255,5 +253,5 @@ def resolve_user(split: Split, user_id: str) -> int:
                                f"({split.data.n_users} users){hint}") from None
 
 
-__all__ = ["MANUAL_TEMPLATE", "RunComparison", "UserRecommendations", "compare_run", "personal_token_effects",
+__all__ = ["RunComparison", "UserRecommendations", "compare_run", "personal_token_effects",
            "resolve_user", "run_prompts", "user_history", "user_recommendations"]

@@ -25,9 +25,9 @@ from pap_rec_core.data.split import Stage
 from pap_rec_core.evaluation.evaluator import EvaluationConfig, EvaluationResult, results_table
 from pap_rec_core.evaluation.metrics import PAPER_METRICS
 from pap_rec_core.findings import FindingsConfig, shared_prompts_scored, surrogate_correlation
+from pap_rec_core.prompts.templates import paper_templates
 
 METRICS = PAPER_METRICS
-MANUAL = {"sequential": ("2-3", "2-13"), "direct": ("5-7", "5-8")}  # (seen, unseen) templates
 
 
 @dataclass(frozen=True)
@@ -240,7 +240,7 @@ class Experiment:
         """Manual (seen and unseen template) and PAP-REC prompts (shared only, + n personal) on test."""
         from pap_rec_core.scoring import run_prompt_fn
 
-        seen, unseen = MANUAL[task]
+        seen, unseen = paper_templates(task)
         results = {f"manual {seen}": self.evaluate(f"manual:{seen}", label=f"manual {seen}"),
                    f"manual {unseen} (unseen)": self.evaluate(f"manual:{unseen}", label=f"manual {unseen} (unseen)")}
         for n in self.budget.personal_counts:

@@ -37,6 +37,7 @@ import pandas as pd
 
 from pap_rec_core.configs import known_fields
 from pap_rec_core.evaluation.metrics import PAPER_METRICS
+from pap_rec_core.prompts.templates import paper_templates
 
 if TYPE_CHECKING:
     from pap_rec_core.evaluation import EvaluationConfig
@@ -197,8 +198,9 @@ def compute_findings(bundle, split, config: FindingsConfig, runs_dir: str | Path
 
     users = np.asarray(next(iter(runs.values()))[1].users)
     econf = EvaluationConfig(n_resamples=config.resamples, seed=0)
-    manual = {"sequential": "manual:2-3", "direct": "manual:5-7"}
-    specs = ["manual:2-3", "manual:2-13"] + (["manual:5-7"] if config.direct else [])
+    (seen, unseen), (direct_seen, _) = paper_templates("sequential"), paper_templates("direct")
+    manual = {"sequential": f"manual:{seen}", "direct": f"manual:{direct_seen}"}
+    specs = [f"manual:{seen}", f"manual:{unseen}"] + ([f"manual:{direct_seen}"] if config.direct else [])
     results = {s: evaluate_rlm(bundle, split, "test", s, method="first-token", users=users, config=econf)
                for s in specs}
     results.update({f"run:{d}": evaluate_rlm(bundle, split, "test", f"run:{d}", method="first-token", users=users,
@@ -209,9 +211,9 @@ def compute_findings(bundle, split, config: FindingsConfig, runs_dir: str | Path
                                      config=econf, users=users)
     results["Markov"] = evaluate_scorer(split, "test", chain.scorer(split, "test"), system=chain.name,
                                         config=econf, users=users)
-    labels = {"manual:2-3": "manual 2-3", "manual:2-13": "manual 2-13 (unseen)", "manual:5-7": "manual 5-7 (direct task)",
-              "Pop": "Pop", "Markov": chain.name}
-    task_of = {"manual:5-7": "direct"}
+    labels = {f"manual:{seen}": f"manual {seen}", f"manual:{unseen}": f"manual {unseen} (unseen)",
+              f"manual:{direct_seen}": f"manual {direct_seen} (direct task)", "Pop": "Pop", "Markov": chain.name}
+    task_of = {f"manual:{direct_seen}": "direct"}
     for (arm, seed), (d, _, _) in runs.items():
         labels[f"run:{d}"] = f"{arm.label(config.n_shared)}, seed {seed}"
         task_of[f"run:{d}"] = arm.task
@@ -449,11 +451,11 @@ def _claims(config: FindingsConfig, by_spec, arm_key, arms, runs, recbole, corre
     if shared_only:
         d = shared_only["ndcg@10 diff"]
         claims.append({"claim": "1. automatic prompts beat manual ones", "row": shared_only["prompt"],
-                       "vs": "manual 2-3", "diff": d, "answer": verdict(d)})
+                       "vs": f"manual {paper_templates('sequential')[0]}", "diff": d, "answer": verdict(d)})
     direct = next((a for a in arms if a.task == "direct"), None)
     if direct and by_spec.get(arm_key(direct)):
         row = by_spec[arm_key(direct)]
-        claims.append({"claim": "1b. ... on the direct task", "row": row["prompt"], "vs": "manual 5-7",
+        claims.append({"claim": "1b. ... on the direct task", "row": row["prompt"], "vs": f"manual {paper_templates('direct')[0]}",
                        "diff": row["ndcg@10 diff"], "answer": verdict(row["ndcg@10 diff"])})
     if personal and shared_only:
         head = next((a for a in personal if a.n_personal == 1 and a.rule == config.personal_rule

@@ -18,7 +18,8 @@ from pap_rec_core.prompts.layout import PromptLayout
 from pap_rec_core.prompts.parts import ItemRef, TokenRef, UserRef
 from pap_rec_core.search import SearchConfig
 from pap_rec_core.search.config import default_surrogate
-from pap_rec_core.search.engine import PapRecSearch, review_users
+from pap_rec_core.search.engine import PapRecSearch
+from pap_rec_core.search.tasks import review_users
 
 WORDS = {1: "awful boring", 2: "weak dull", 3: "decent fine", 4: "great fun", 5: "superb moving"}
 

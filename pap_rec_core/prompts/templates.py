@@ -119,3 +119,16 @@ def get_template(template_id: str) -> Template:
 def templates_of(family: Family | str, seen: bool | None = None) -> tuple[Template, ...]:
     family = Family(family)
     return tuple(t for t in TEMPLATES if t.family is family and (seen is None or t.seen is seen))
+
+
+# What an automatic prompt of each ranking task is compared to: the paper's (seen, unseen) manual templates.
+PAPER_TEMPLATES: dict[str, tuple[str, str]] = {"sequential": ("2-3", "2-13"), "direct": ("5-7", "5-8")}
+
+
+def paper_templates(task: str) -> tuple[str, str]:
+    """The (seen, unseen) manual templates the paper compares ``task``'s automatic prompts to."""
+    try:
+        return PAPER_TEMPLATES[str(task)]
+    except KeyError:
+        raise KeyError(f"the paper compares no manual template for the {task} task; "
+                       f"ranking tasks: {', '.join(PAPER_TEMPLATES)}") from None

@@ -12,6 +12,9 @@ One iteration = one shared round, then (with personal slots) one personal round:
   candidate) and every user keeps an improvement on its own surrogate value (``strict``, the paper)
   or, with ``likelihood-tiebreak``, also an equal value with a higher target likelihood.
 
+What differs between the tasks (sequential, direct, explanation) — their users, rows, key info and
+surrogate — comes from one :class:`~pap_rec_core.search.tasks.SearchTask`; this module only runs rounds.
+
 Two engines take the same decisions: ``fast`` scores the k candidates of a slot in one batched pass
 over prompts tokenised once (:mod:`pap_rec_core.search.slots`) and computes the beam surrogate of
 single-token items without ``generate`` (:func:`~pap_rec_core.rlm.ranking.beam_top_items`);
@@ -31,7 +34,7 @@ from typing import Generator, Iterator
 import numpy as np
 import torch
 
-from pap_rec_core.data.split import Split, Stage, item_mask
+from pap_rec_core.data.split import Split, item_mask
 from pap_rec_core.rlm.batching import collate, pad_labels
 from pap_rec_core.rlm.checkpoint import RLMBundle
 from pap_rec_core.search.config import SearchConfig
@@ -52,7 +55,7 @@ from pap_rec_core.search.events import (
 )
 from pap_rec_core.search.hotflip import candidate_scores, slot_gradients, top_candidates
 from pap_rec_core.search.slots import SlotPrompts
-from pap_rec_core.search.surrogate import direct_values, explanation_values, surrogate_values
+from pap_rec_core.search.tasks import Judge, Row, search_task
 from pap_rec_core.search.vocab import allowed_token_mask
 
 ENGINES = ("fast", "reference")
@@ -67,49 +70,6 @@ class SearchState:
     personal: np.ndarray  # (U, P) int64
     converged: bool = False  # the last iteration changed no token
     value: float = float("nan")  # mean surrogate of the current tokens
-
-
-@dataclass(frozen=True)
-class Judge:
-    """Validation prompts a surrogate is computed on: one or more rows per searched user."""
-
-    prompts: SlotPrompts
-    histories: list  # (R,) history of each row (the reference engine renders from it)
-    row_user: np.ndarray  # (R,) row -> index into the searched users
-    mask: np.ndarray  # (R, I) items excluded from each row's ranking (its history)
-    mine: np.ndarray  # rows this process scores
-    rows_per_user: np.ndarray  # (U,)
-    candidates: np.ndarray | None = None  # direct task: (R, C) candidate lists as shown
-    target_col: np.ndarray | None = None  # direct task: (R,) column of the target in ``candidates``
-    items: np.ndarray | None = None  # explanation task: (R,) the reviewed item of each row
-
-
-@dataclass(frozen=True)
-class Row:
-    """One prompt to judge or to train on: the searched user's row and what the task shows and asks."""
-
-    user_row: int
-    history: np.ndarray | None = None  # sequential
-    target: int = -1  # sequential / direct: the item asked for
-    candidates: np.ndarray | None = None  # direct
-    item: int | None = None  # explanation: the reviewed item
-    text: str | None = None  # explanation: the reference explanation
-
-
-def review_users(data) -> tuple[np.ndarray, dict[int, list[tuple[int, str]]], dict[int, list[tuple[int, str]]]]:
-    """Users with at least one ``train`` and one ``val`` review (sorted) and, per user, the (item, text)
-    pairs of each of the two splits: the explanation task's search population."""
-    if data.reviews is None:
-        raise ValueError(f"{data.name} has no review text: the explanation task needs P5's review_splits.pkl / "
-                         "exp_splits.pkl (loaded with trust_pickle=True)")
-    by: dict[str, dict[int, list[tuple[int, str]]]] = {"train": {}, "val": {}}
-    for r in data.reviews.itertuples():
-        if r.split in by:
-            by[r.split].setdefault(int(r.user), []).append((int(r.item), str(r.text)))
-    users = np.array(sorted(set(by["train"]) & set(by["val"])), dtype=np.int64)
-    if not len(users):
-        raise ValueError(f"{data.name}: no user has both a train and a val review to search explanations on")
-    return users, by["train"], by["val"]
 
 
 def searchable_users(split: Split, population: np.ndarray, user_ids) -> np.ndarray:
@@ -158,13 +118,8 @@ class PapRecSearch:
             p.requires_grad_(False)  # only input-embedding gradients are needed
         self.device = next(self.model.parameters()).device
         self.layout = config.layout
-        explanation = config.task == "explanation"
-        if explanation:
-            users, self._train_reviews, valid_reviews = review_users(split.data)
-            titles = split.data.item_titles()
-            self._titles = None if titles is None else [str(t) for t in titles]
-        else:
-            users = split.eval_users
+        self.task = search_task(split, config)
+        users = self.task.population()
         if config.user_ids is not None:
             self.users = searchable_users(split, users, config.user_ids)
         else:
@@ -175,19 +130,7 @@ class PapRecSearch:
         self.embedding = self.model.token_embeddings.weight.detach()
         self.rank, self.world = rank_and_world()
         self.mine = np.arange(len(self.users))[self.rank :: self.world]  # this process's users
-        if explanation:  # every validation review of the user
-            valid_rows = [Row(r, item=item, text=text) for r, u in enumerate(self.users)
-                          for item, text in valid_reviews[int(u)]]
-        elif config.task == "direct":  # fixed negatives of the split, shown in a seeded order per user
-            targets = split.targets(Stage.VALID)[self.users]
-            cands = split.candidates(Stage.VALID, self.users)  # target in column 0
-            order_rng = np.random.default_rng(config.seed)
-            shown = [row[order_rng.permutation(len(row))] for row in cands]
-            valid_rows = [Row(r, target=int(targets[r]), candidates=shown[r]) for r in range(len(self.users))]
-        else:
-            targets = split.targets(Stage.VALID)[self.users]
-            valid_rows = [Row(r, split.history(int(u), Stage.VALID), int(targets[r]))
-                          for r, u in enumerate(self.users)]
+        valid_rows = self.task.validation_rows(self.users)
         self.valid = self._judge(valid_rows)  # the paper's: each user's validation item (or reviews)
         # personal / shared rounds may also judge on each user's last N training items (kept out of gradients)
         self.personal_valid = self._with_holdout(valid_rows, config.personal_holdout)
@@ -198,38 +141,21 @@ class PapRecSearch:
     def _with_holdout(self, valid_rows: list[Row], n: int) -> Judge:
         """The validation judge, plus a row per held-out training position (each user's last ``n`` training
         items, keeping at least one item of history)."""
-        holdout = [Row(r, train[: len(train) - j], int(train[len(train) - j]))
-                   for r, u in enumerate(self.users) for train in [self.split.train[int(u)]]
-                   for j in range(1, min(n, len(train) - 1) + 1)]
+        holdout = self.task.holdout_rows(self.users, n) if n else []
         return self._judge(valid_rows + holdout) if holdout else self.valid
 
-    def _prompts(self, rows: list[Row]) -> SlotPrompts:
-        """The rows' prompts with placeholder slots (the task's key info from each row)."""
-        users = self.users[[r.user_row for r in rows]]
-        histories, targets = [r.history for r in rows], [r.target for r in rows]
-        if self.config.task == "explanation":
-            items = [r.item for r in rows]
-            titles = [None if self._titles is None else self._titles[i] for i in items]
-            return SlotPrompts.build(self.tok, self.layout, users, histories, targets, items=items, titles=titles,
-                                     texts=[r.text for r in rows])
-        cands = [r.candidates for r in rows] if self.config.task == "direct" else None
-        return SlotPrompts.build(self.tok, self.layout, users, histories, targets, candidates=cands)
-
     def _judge(self, rows: list[Row]) -> Judge:
-        """Validation rows: history for the sequential task, candidate list (containing the target) for
-        the direct task, item and reference text for the explanation task."""
+        """Validation rows as a judge: their prompts, history masks and the task's own fields."""
         rows = sorted(rows, key=lambda x: x.user_row)  # user-major (stable)
         row_user = np.array([r.user_row for r in rows], dtype=np.int64)
         histories = [r.history for r in rows]
-        direct = self.config.task == "direct"
-        cands = np.stack([r.candidates for r in rows]) if direct else None
-        prompts = self._prompts(rows)
-        mask = item_mask(histories, self.split.data.n_items)
-        target_col = (np.array([int(np.flatnonzero(r.candidates == r.target)[0]) for r in rows]) if direct
-                      else None)
-        items = np.array([r.item for r in rows], dtype=np.int64) if self.config.task == "explanation" else None
-        return Judge(prompts, histories, row_user, mask, np.flatnonzero(np.isin(row_user, self.mine)),
-                     np.bincount(row_user, minlength=len(self.users)), cands, target_col, items)
+        return Judge(self._prompts(rows), histories, row_user, item_mask(histories, self.split.data.n_items),
+                     np.flatnonzero(np.isin(row_user, self.mine)), np.bincount(row_user, minlength=len(self.users)),
+                     **self.task.judge_fields(rows))
+
+    def _prompts(self, rows: list[Row]) -> SlotPrompts:
+        """The rows' prompts with placeholder slots (the task's key info from each row)."""
+        return self.task.prompts(self.tok, self.layout, self.users[[r.user_row for r in rows]], rows)
 
     # -- state ------------------------------------------------------------------------------------
     def initial_state(self) -> SearchState:
@@ -252,23 +178,11 @@ class PapRecSearch:
         """Surrogate and likelihood of ``judge``'s ``rows`` with slot tokens ``tokens_rows`` (R, S)."""
         if self.engine == "reference":  # render and tokenise every prompt, as the paper's code
             n_shared = self.layout.n_shared
-            cands, items = judge.candidates, judge.items
-            batch = collate([self.tok.encode_parts(self.layout.parts(
-                int(judge.prompts.users[r]), judge.histories[r], None if cands is None else cands[r],
-                shared=t[:n_shared].tolist(), personal=t[n_shared:].tolist(),
-                item=None if items is None else int(items[r]),
-                title=None if items is None or self._titles is None else self._titles[int(items[r])]))
-                for r, t in zip(rows, tokens_rows)])
+            batch = collate([self.task.render(self.tok, self.layout, judge, int(r), t[:n_shared].tolist(),
+                                              t[n_shared:].tolist()) for r, t in zip(rows, tokens_rows)])
         else:
             batch = judge.prompts.fill(tokens_rows, rows)
-        if judge.items is not None:
-            return explanation_values(self.config.surrogate, self.model, self.tok, batch,
-                                      [judge.prompts.texts[r] for r in rows], self.config.max_explanation_tokens)
-        if judge.candidates is not None:
-            return direct_values(self.config.surrogate, self.model, self.tok, batch, judge.candidates[rows],
-                                 judge.target_col[rows], self.config.ranking)
-        return surrogate_values(self.config.surrogate, self.model, self.tok, batch, judge.prompts.targets[rows],
-                                judge.mask[rows], self.config.ranking, generate=self.engine == "reference")
+        return self.task.values(self.model, self.tok, batch, judge, rows, generate=self.engine == "reference")
 
     def values(self, tokens: torch.Tensor, judge: Judge | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per-user (surrogate, target log-likelihood), means over the user's rows of ``judge`` (default:
@@ -319,38 +233,14 @@ class PapRecSearch:
         the user's training reviews) per user."""
         rng = _rng(self.config.seed, iteration, f"samples-{kind}")
         mine = set(self.mine.tolist())
-        task = self.config.task
-        n_neg = self.split.negatives.shape[1] if task == "direct" else 0
         rows = []
         for row, u in enumerate(self.users):  # every process draws every sample: the same stream
-            train = self.split.train[int(u)]
-            usable = max(1, len(train) - self.config.holdout)  # held-out positions stay out
+            usable = max(1, len(self.split.train[int(u)]) - self.config.holdout)  # held-out positions stay out
             for _ in range(self.config.samples_per_user):
-                if task == "explanation":
-                    reviews = self._train_reviews[int(u)]
-                    item, text = reviews[rng.randrange(len(reviews))]
-                    sample = Row(row, item=item, text=text)
-                else:
-                    t = rng.randrange(1, usable) if usable > 1 else 0
-                    target = int(train[t]) if len(train) else int(self.split.targets(Stage.VALID)[int(u)])
-                    sample = (Row(row, target=target, candidates=self._direct_candidates(int(u), target, n_neg, rng))
-                              if task == "direct" else Row(row, train[:t], target))
+                sample = self.task.training_row(row, int(u), usable, rng)
                 if row in mine:
                     rows.append(sample)
         return self._prompts(rows)
-
-    def _direct_candidates(self, user: int, target: int, n_neg: int, rng: random.Random) -> np.ndarray:
-        """A training candidate list: the target and ``n_neg`` items the user never interacted with."""
-        seen = set(self.split.data.sequences[user].tolist())
-        pool_size = self.split.data.n_items - len(seen)
-        negatives: list[int] = []
-        while len(negatives) < min(n_neg, pool_size):
-            j = rng.randrange(self.split.data.n_items)
-            if j not in seen and j not in negatives:
-                negatives.append(j)
-        shown = negatives + [target]
-        rng.shuffle(shown)
-        return np.asarray(shown, dtype=np.int64)
 
     def gradients(self, prompts: SlotPrompts, tokens: torch.Tensor) -> tuple[torch.Tensor, float]:
         """(U, S, D) per-user gradient at every slot (mean over the user's samples) and the mean loss."""
