@@ -159,13 +159,10 @@ def user_recommendations(bundle: RLMBundle, split: Split, render: PromptFn, user
     tok = bundle.tokenizer
     if task == "direct":
         cands = split.candidates(stage, np.asarray([user]))[0]
-        order = np.random.default_rng(seed)
-        shown = cands
-        for u in split.eval_users if eval_users is None else eval_users:
-            perm = order.permutation(len(cands))  # the evaluator's draws, one per user in its order
-            if int(u) == int(user):
-                shown = cands[perm]
-                break
+        order_users = np.asarray(split.eval_users if eval_users is None else eval_users, dtype=np.int64)
+        at = np.flatnonzero(order_users == int(user))
+        shown = (split.shown_candidates(stage, order_users[: at[0] + 1], seed)[-1] if len(at)
+                 else cands)  # the evaluator's order when it evaluates ``order_users``
         scores = score_items(bundle.model, tok, encode_batch(tok, [render(int(user), hist, shown)]),
                              candidates=cands[None], include_eos=exact).numpy()[0]
         order_idx = np.argsort(-scores, kind="stable")

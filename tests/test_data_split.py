@@ -138,6 +138,21 @@ def test_candidates_have_target_first(wide_data) -> None:
     assert some[:, 0].tolist() == [split.test_target[3], split.test_target[0]]
 
 
+def test_shown_candidates_permute_each_list_in_a_seeded_order_drawn_over_the_users(wide_data) -> None:
+    split = leave_one_out(wide_data, SplitConfig(n_negatives=9, seed=1))
+    users = split.eval_users
+    shown = split.shown_candidates("valid", users, seed=4)
+    cands = split.candidates("valid", users)
+    assert shown.shape == cands.shape
+    assert all(sorted(a.tolist()) == sorted(b.tolist()) for a, b in zip(shown, cands))
+    assert not np.array_equal(shown, cands), "a seeded order, not the stored one (target first)"
+    assert np.array_equal(shown, split.shown_candidates("valid", users, seed=4))
+    assert not np.array_equal(shown, split.shown_candidates("valid", users, seed=5))
+    # drawn over the users in turn: a prefix of the users sees the same orders (the per-user view's replay)
+    assert np.array_equal(split.shown_candidates("valid", users[:3], seed=4), shown[:3])
+    assert split.shown_candidates("valid", users[:0], seed=4).shape == (0, 10)
+
+
 def test_zero_negatives(tiny_data) -> None:
     split = leave_one_out(tiny_data, SplitConfig(n_negatives=0))
     assert split.negatives.shape == (tiny_data.n_users, 0)

@@ -101,6 +101,15 @@ class Split:
         users = self.eval_users if users is None else np.asarray(users)
         return np.concatenate([self.targets(stage)[users, None], self.negatives[users]], axis=1)
 
+    def shown_candidates(self, stage: Stage | str, users: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+        """The direct task's candidate lists in the order its prompts show them: each row of
+        :meth:`candidates` permuted by one generator seeded with ``seed`` and drawn over ``users`` in turn
+        (a user's order therefore depends on the users before it: the evaluator, the search's judge and
+        the per-user view all show the lists of the same users in the same order)."""
+        cands = self.candidates(stage, users)
+        rng = np.random.default_rng(seed)
+        return np.stack([row[rng.permutation(len(row))] for row in cands]) if len(cands) else cands
+
 
 def item_mask(item_lists, n_items: int) -> np.ndarray:
     """(len(item_lists), n_items) bool, True on each row's items (a row of ``None``: none). The one

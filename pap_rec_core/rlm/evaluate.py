@@ -82,8 +82,7 @@ def evaluate_render(bundle: RLMBundle, split: Split, stage: Stage | str, render:
     users = split.eval_users if users is None else np.asarray(users)
     if task is Task.DIRECT:
         cands = split.candidates(stage, users)  # (E, 1+n), target in column 0
-        order_rng = np.random.default_rng(seed)
-        shown = np.stack([row[order_rng.permutation(len(row))] for row in cands])  # fixed, seeded order
+        shown = split.shown_candidates(stage, users, seed)  # fixed, seeded order
         scores = np.empty(cands.shape, dtype=np.float64)
         for s in tqdm(range(0, len(users), batch_size), disable=not progress, desc=f"score {system}"):
             rows = range(s, min(len(users), s + batch_size))

@@ -136,9 +136,7 @@ class DirectTask(SearchTask):
 
     def validation_rows(self, users: np.ndarray) -> list[Row]:
         targets = self.split.targets(Stage.VALID)[users]
-        cands = self.split.candidates(Stage.VALID, users)  # target in column 0
-        order_rng = np.random.default_rng(self.config.seed)
-        shown = [row[order_rng.permutation(len(row))] for row in cands]
+        shown = self.split.shown_candidates(Stage.VALID, users, self.config.seed)
         return [Row(r, target=int(targets[r]), candidates=shown[r]) for r in range(len(users))]
 
     def training_row(self, row: int, user: int, usable: int, rng: random.Random) -> Row:
