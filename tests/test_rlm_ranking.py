@@ -123,3 +123,61 @@ def test_beam_top_items_gives_the_lists_of_beam_search(sp_bytes, seed) -> None:
     digit = RecTokenizer(sp_bytes, ITEMS, ["1", "2"], item_tokens=False, user_tokens=False)
     with pytest.raises(ValueError, match="single-token"):
         beam_top_items(_model(digit.vocab_size), digit, encode_batch(digit, _prompts()))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exact_scores_for_targets_rank_every_target_as_the_full_exact_matrix(sp_bytes, seed) -> None:
+    import numpy as np
+
+    from pap_rec_core.evaluation.metrics import ranks_from_scores
+    from pap_rec_core.rlm.ranking import exact_scores_for_targets
+
+    items = [str(i) for i in range(40)]
+    tok = RecTokenizer(sp_bytes, items, ["1", "2"])
+    model = _model(tok.vocab_size, seed=seed)
+    batch = encode_batch(tok, _prompts())
+    full = score_items(model, tok, batch, include_eos=True).numpy()
+    pruned_somewhere = False
+    rng = np.random.default_rng(seed)
+    for target in range(len(items)):
+        targets = np.array([target, (target + 7) % len(items)])
+        for exclude in (None, rng.random((2, len(items))) < 0.3):
+            got = exact_scores_for_targets(model, tok, batch, targets, exclude).numpy()
+            np.testing.assert_array_equal(ranks_from_scores(got, targets, exclude),
+                                          ranks_from_scores(full, targets, exclude))
+            for b, t in enumerate(targets):
+                ranked = np.ones(len(items), dtype=bool) if exclude is None else ~exclude[b]
+                ranked[t] = True
+                at_or_above = (full[b] >= full[b, t]) & ranked  # exact where it can matter
+                np.testing.assert_allclose(got[b, at_or_above], full[b, at_or_above], atol=1e-5)
+                assert (got[b, ~at_or_above & ranked] < full[b, t]).all()  # bounds stay below the target
+                pruned_somewhere |= bool((np.abs(got[b] - full[b]) > 1e-4).any())
+    assert pruned_somewhere, "some items must skip their second step"
+    digit = RecTokenizer(sp_bytes, ITEMS, ["1", "2"], item_tokens=False, user_tokens=False)
+    with pytest.raises(ValueError, match="single-token"):
+        exact_scores_for_targets(_model(digit.vocab_size), digit, encode_batch(digit, _prompts()), [0, 1])
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_eos_after_pairs_equals_transformers_decoder_on_start_and_item(sp_bytes, layers) -> None:
+    from pap_rec_core.rlm.ranking import eos_after_pairs
+
+    tok = RecTokenizer(sp_bytes, [str(i) for i in range(30)], ["1", "2"])
+    torch.manual_seed(layers)
+    model = RecLM(RLMConfig(vocab_size=tok.vocab_size, d_model=16, d_ff=32, d_kv=8, num_heads=2, num_layers=2,
+                            num_decoder_layers=layers, dropout_rate=0.0)).eval()
+    batch = encode_batch(tok, _prompts() + [["history of user_", UserRef(1), " : ", ItemRef(7), " , ", ItemRef(8),
+                                             " , ", ItemRef(9), " recommend next item please"]])
+    assert (batch.attention_mask == 0).any(), "prompts of different lengths: the padding mask matters"
+    start, _ = tok.item_token_range()
+    gen = torch.Generator().manual_seed(0)
+    rows = torch.randint(0, 3, (40,), generator=gen)  # unsorted, repeated rows
+    items = torch.randint(0, 30, (40,), generator=gen) + start
+    with torch.no_grad():
+        hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+        got = eos_after_pairs(model, hidden, batch.attention_mask, rows, items, pair_chunk=7)
+        dec = torch.stack([torch.full_like(items, PAD_ID), items], dim=1)
+        out = model.t5(encoder_outputs=(hidden[rows],), attention_mask=batch.attention_mask[rows],
+                       decoder_input_ids=dec)
+        expected = torch.log_softmax(out.logits[:, 1].float(), -1)[:, EOS_ID]
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

@@ -30,7 +30,7 @@ from pap_rec_core.prompts.templates import get_template
 from pap_rec_core.rlm.batching import encode_batch
 from pap_rec_core.rlm.checkpoint import RLMBundle
 from pap_rec_core.rlm.model import RecLM
-from pap_rec_core.rlm.ranking import beam_rank, score_items
+from pap_rec_core.rlm.ranking import beam_rank, exact_scores_for_targets, score_items
 from pap_rec_core.rlm.tokenizer import RecTokenizer
 
 PromptFn = Callable[[int, np.ndarray, "np.ndarray | None"], list[Part]]  # (user, history, candidates) -> parts
@@ -101,7 +101,11 @@ def evaluate_render(bundle: RLMBundle, split: Split, stage: Stage | str, render:
 
     def score(batch_users: np.ndarray) -> np.ndarray:
         prompts = [render(int(u), split.history(int(u), stage), None) for u in batch_users]
-        return score_items(model, tok, encode_batch(tok, prompts), include_eos=method == "exact").numpy()
+        batch = encode_batch(tok, prompts)
+        if method == "exact" and tok.item_tokens:  # the same target ranks, second steps only above the target
+            exclude = split.history_mask(stage, batch_users) if config.mask_history else None
+            return exact_scores_for_targets(model, tok, batch, split.targets(stage)[batch_users], exclude).numpy()
+        return score_items(model, tok, batch, include_eos=method == "exact").numpy()
 
     cfg = EvaluationConfig(**{**config.to_dict(), "batch_users": batch_size})
     return evaluate_scorer(split, stage, score, system=system, config=cfg, users=users, progress=progress)

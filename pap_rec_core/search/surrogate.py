@@ -19,7 +19,7 @@ import torch
 from pap_rec_core.evaluation.metrics import ranks_from_lists, ranks_from_scores
 from pap_rec_core.rlm.batching import EncodedBatch, pad_labels
 from pap_rec_core.rlm.model import RecLM
-from pap_rec_core.rlm.ranking import beam_rank, eos_after_pairs, first_step_beams, score_items
+from pap_rec_core.rlm.ranking import beam_rank, eos_after_pairs, exact_scores_for_targets, first_step_beams, score_items
 from pap_rec_core.rlm.tokenizer import RecTokenizer
 
 
@@ -43,8 +43,10 @@ def surrogate_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedB
                      history_mask: np.ndarray | None, ranking: str = "first-token",
                      generate: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``(values, loglik)``, each (B,) float64, for prompts ``batch`` with validation ``targets``.
-    ``generate=False`` computes the beam surrogate of single-token items without ``generate``
-    (:func:`~pap_rec_core.rlm.ranking.beam_top_items`, same lists)."""
+    ``generate=False`` (the fast engine) computes the beam surrogate of single-token items without
+    ``generate`` (:func:`~pap_rec_core.rlm.ranking.beam_top_items`, same lists) and their exact ranking
+    with second decoder steps only for items above the target
+    (:func:`~pap_rec_core.rlm.ranking.exact_scores_for_targets`, same ranks)."""
     if kind == "beam":
         if generate or not tok.item_tokens:
             lists = beam_rank(model, tok, batch, num_beams=20, top_n=5)
@@ -54,7 +56,11 @@ def surrogate_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedB
         else:
             ranks, lik = beam_target_ranks(model, tok, batch, targets, history_mask, num_beams=20, top_n=5)
         return ndcg5_plus_hit5(ranks), lik.astype(np.float64)
-    scores = score_items(model, tok, batch, include_eos=ranking == "exact").numpy()
+    if ranking == "exact" and tok.item_tokens and not generate and kind != "likelihood":
+        # the fast engine: the same target ranks and likelihoods, second steps only for items above the target
+        scores = exact_scores_for_targets(model, tok, batch, targets, history_mask).numpy()
+    else:
+        scores = score_items(model, tok, batch, include_eos=ranking == "exact").numpy()
     lik = scores[np.arange(len(targets)), targets].astype(np.float64)
     if kind == "likelihood":
         return lik, lik
