@@ -229,6 +229,27 @@ def test_search_takes_an_explicit_user_set(toy_rlm, toy_split, tmp_path) -> None
         SearchConfig(user_ids=ids, max_users=3)
 
 
+def test_cli_search_prints_an_evaluate_command_that_runs_with_the_searchs_ranking(disk_rlm_dir, tmp_path,
+                                                                                  capsys) -> None:
+    import shlex
+
+    from pap_rec_core.cli import main
+    from pap_rec_core.cli.commands import evaluate_command
+
+    run = tmp_path / "run"
+    assert main(["-q", "search", "--model", str(disk_rlm_dir), "--shared", "1", "--iterations", "1", "--top-k", "2",
+                 "--users", "4", "--out", str(run)]) == 0
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("evaluate: ")][-1]
+    command = shlex.split(line.removeprefix("evaluate: "))
+    assert command[:2] == ["pap-rec", "evaluate"] and command[-2:] == ["--method", "first-token"]
+    assert "manual:2-3" in command
+    assert main(["-q", *command[1:], "--users", "4"]) == 0
+    assert "method first-token" in capsys.readouterr().out
+    assert evaluate_command("m", "r", SearchConfig(surrogate="beam")).endswith("--method beam")
+    assert evaluate_command("m", "r", SearchConfig(ranking="exact")).endswith("--method exact")
+    assert "manual:5-7" in evaluate_command("m", "r", SearchConfig(task="direct"))
+
+
 def test_cli_search_user_ids_and_resume(disk_rlm_dir, tmp_path, capsys) -> None:
     from pap_rec_core.cli import main
     from pap_rec_core.search import SearchResult

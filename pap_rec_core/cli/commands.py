@@ -155,6 +155,18 @@ def _evaluate_explanations(args: argparse.Namespace, bundle, split, specs) -> in
     return 0
 
 
+def evaluate_command(model: str, run_dir: str, config) -> str:
+    """The ``pap-rec evaluate`` command that compares a finished search with the paper's manual prompt of its
+    task, ranked the way the search judged (the beam surrogate: beam; otherwise its ``ranking``)."""
+    from pap_rec_core.prompts.templates import paper_templates
+
+    if config.task == "explanation":
+        return f"pap-rec evaluate --model {model} --prompt manual:3-1 --prompt run:{run_dir}"
+    method = "beam" if config.surrogate == "beam" else str(config.ranking)
+    return (f"pap-rec evaluate --model {model} --prompt manual:{paper_templates(config.task)[0]} --prompt run:{run_dir} "
+            f"--method {method}")
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -200,7 +212,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     words = [bundle.tokenizer.token_text(t) for t in result.shared]
     print(f"shared tokens: {' '.join(words)}; validation surrogate {result.value:.4f} after {result.iterations} "
           f"iterations; trace: {args.out}/trace.jsonl (model recorded as {result.model.get('path')})")
-    print(f"evaluate: pap-rec evaluate --model {args.model} --prompt manual:2-3 --prompt run:{args.out}")
+    print(f"evaluate: {evaluate_command(args.model, args.out, config)}")
     return 0
 
 

@@ -80,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "explanation search) print BLEU/ROUGE of generated explanations on the held-out reviews")
     ev.add_argument("--stage", choices=["valid", "test"], default="test")
     ev.add_argument("--method", choices=["exact", "first-token", "beam"], default="exact",
-                    help="exact full ranking by sequence log-likelihood (default), first-token (fast, single-token "
-                         "items) or 20-beam search top-10 (the paper's protocol)")
+                    help="exact full ranking by sequence log-likelihood (default; single-token items: second "
+                         "decoder steps only for the items above the target, the same ranks), first-token (fastest, "
+                         "single-token items) or 20-beam search top-10 (the paper's protocol)")
     ev.add_argument("--users", type=int, help="evaluate only the first N users")
     ev.add_argument("--batch-size", type=int, default=64)
     ev.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default: 2000)")
