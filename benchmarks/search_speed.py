@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -24,14 +25,23 @@ from pathlib import Path
 import torch
 
 
-def matmul_rate(seconds: float = 3.0, n: int = 1024) -> float:
-    """fp32 FLOP/s of square matrix products on this machine (threads as currently set)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_rate(seconds: float = 3.0, n: int = 1024, device: torch.device | str = "cpu") -> float:
+    """fp32 FLOP/s of square matrix products on ``device`` (CPU: threads as currently set; CUDA: n = 4096,
+    timed between synchronisations)."""
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    n = 4096 if cuda else n
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     torch.mm(a, b)
+    sync()
     count, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         torch.mm(a, b)
         count += 1
+        if cuda and count % 10 == 0:
+            sync()
+    sync()
     return 2 * n**3 * count / (time.perf_counter() - t0)
 
 
@@ -49,6 +59,22 @@ def decisions(events) -> list:
              getattr(e, "changed", None), getattr(e, "shared", None)) for e in events if e.event in keep]
 
 
+def phase_seconds(events, wall: float) -> dict:
+    """Non-overlapping phases of one run from its events: a round's ``gradient_computed`` covers the judge's
+    pass over the current tokens (``judge_seconds``) and then the gradient; ``personal_round`` is timed from
+    the same start, so its candidates are the rest of it."""
+    grads = [e for e in events if e.event == "gradient_computed"]
+    judge = sum(e.judge_seconds for e in grads)
+    gradient = sum(e.seconds - e.judge_seconds for e in grads)
+    shared_cands = sum(e.seconds for e in events if e.event == "candidates_scored")
+    personal_grad = sum(e.seconds for e in grads if e.kind == "personal")
+    personal_cands = sum(e.seconds for e in events if e.event == "personal_round") - personal_grad
+    return {"judge_s": judge, "gradient_s": gradient, "shared_candidates_s": shared_cands,
+            "personal_candidates_s": personal_cands,
+            "other_s": wall - judge - gradient - shared_cands - personal_cands,
+            "slots_tried": sum(e.event == "candidates_scored" for e in events)}
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="model directory (default: the embedded models/ml-100k)")
@@ -63,6 +89,7 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=2, help="timed runs per engine, alternating order (default: 2)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -75,27 +102,32 @@ def main(argv=None) -> None:
     config = SearchConfig(n_shared=args.shared, n_personal=args.personal, top_k=args.top_k, surrogate=args.surrogate,
                           iterations=1, max_users=args.users, batch_size=args.batch_size, seed=args.seed)
     device = next(bundle.model.parameters()).device
-    rate = matmul_rate() if device.type == "cpu" else None
-    ref_events, ref_s = run_engine(bundle, split, replace(config, batch_size=args.reference_batch), "reference")
-    fast_events, fast_s = run_engine(bundle, split, config, "fast")
+    rate = matmul_rate(device=device) if device.type in ("cpu", "cuda") else None
+    configs = {"reference": replace(config, batch_size=args.reference_batch), "fast": config}
+    for name, cfg in configs.items():  # warm-up (first calls, allocator, kernels) outside the timings
+        run_engine(bundle, split, replace(cfg, max_users=8, user_ids=None), name)
+    walls: dict[str, list[float]] = {name: [] for name in configs}
+    best_events: dict[str, list] = {}
+    for repeat in range(args.repeats):  # alternate the order: neither engine always runs first
+        for name in (list(configs) if repeat % 2 == 0 else list(configs)[::-1]):
+            events, seconds = run_engine(bundle, split, configs[name], name)
+            if not walls[name] or seconds < min(walls[name]):
+                best_events[name] = events
+            walls[name].append(seconds)
+    ref_events, fast_events = best_events["reference"], best_events["fast"]
+    ref_s, fast_s = min(walls["reference"]), min(walls["fast"])
     same = decisions(ref_events) == decisions(fast_events)
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter:
         counted, _ = run_engine(bundle, split, config, "fast")
     flops = counter.get_total_flops()
-    phases = {}
-    for name, events in (("reference", ref_events), ("fast", fast_events)):
-        phases[name] = {
-            "gradient_s": sum(e.seconds for e in events if e.event == "gradient_computed"),
-            "candidates_s": sum(e.seconds for e in events if e.event == "candidates_scored"),
-            "personal_round_s": sum(e.seconds for e in events if e.event == "personal_round"),
-            "slots_tried": sum(e.event == "candidates_scored" for e in events),
-        }
+    phases = {name: phase_seconds(events, min(walls[name])) for name, events in best_events.items()}
     result = {
         "model": model_dir, "dataset": split.data.name, "users": len(ref_events[0].users),
         "config": config.to_dict(), "reference_batch": args.reference_batch,
         "reference_s": ref_s, "fast_s": fast_s, "speedup": ref_s / fast_s, "same_decisions": same,
+        "repeats": args.repeats, "wall_s_per_repeat": walls,
         "phases": phases, "fast_model_flops": flops, "fast_flops_per_s": flops / fast_s,
         "machine_fp32_matmul_flops_per_s": rate, "flops_fraction": (flops / fast_s / rate) if rate else None,
         "device": str(device), "threads": torch.get_num_threads(),
@@ -107,16 +139,22 @@ def main(argv=None) -> None:
     lines = [f"# Search speed: {result['dataset']}, {result['users']} validation users", "",
              f"One iteration (shared round, {args.shared} shared slots, top-{args.top_k}; personal round, "
              f"{args.personal} personal slot), surrogate `{args.surrogate}`, model `{model_dir}`, {result['device']}, "
-             f"{result['threads']} threads, {result['date']}. Regenerate: `python benchmarks/search_speed.py`.", "",
-             "| engine | batch | wall s | gradient s | candidates s | personal round s | slots tried |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             f"{result['threads']} threads, {result['date']}. Regenerate: `python benchmarks/search_speed.py "
+             f"{' '.join(sys.argv[1:]) if argv is None else ' '.join(argv)}`.", "",
+             f"Both engines warmed up on 8 users first; {args.repeats} timed repeats in alternating order, the faster "
+             "kept. Phases do not overlap: judge = the surrogate of the current tokens at the start of each round, "
+             "gradient = the training-loss gradients, shared / personal candidates = scoring the top-k candidates, "
+             "other = the rest (initial evaluation, setup, re-judging an accepted token).", "",
+             "| engine | batch | wall s | judge s | gradient s | shared candidates s | personal candidates s | "
+             "other s | slots tried |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, batch, wall in (("reference", args.reference_batch, ref_s), ("fast", args.batch_size, fast_s)):
         ph = phases[name]
-        lines.append(f"| {name} | {batch} | {wall:.1f} | {ph['gradient_s']:.1f} | {ph['candidates_s']:.1f} | "
-                     f"{ph['personal_round_s']:.1f} | {ph['slots_tried']} |")
+        lines.append(f"| {name} | {batch} | {wall:.1f} | {ph['judge_s']:.1f} | {ph['gradient_s']:.1f} | "
+                     f"{ph['shared_candidates_s']:.1f} | {ph['personal_candidates_s']:.1f} | {ph['other_s']:.1f} | "
+                     f"{ph['slots_tried']} |")
     lines += ["", f"Speed-up {result['speedup']:.2f}x (goal: 10x); same decisions: {same}.",
               f"Fast engine: {flops / 1e9:.1f} GFLOP in {fast_s:.1f} s = {flops / fast_s / 1e9:.1f} GFLOP/s"
-              + (f"; machine fp32 matmul {rate / 1e9:.1f} GFLOP/s; fraction {result['flops_fraction']:.0%} (goal: 30%)."
+              + (f"; machine fp32 matmul {rate / 1e9:.1f} GFLOP/s; fraction {result['flops_fraction']:.0%} (goal: 40%)."
                  if rate else ".")]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -268,10 +268,11 @@ class PapRecSearch:
         t0 = time.perf_counter()
         tokens = self._tokens(state.shared, state.personal)
         current, _ = self.values(tokens, self.shared_valid)
+        judge_s = time.perf_counter() - t0
         grads, loss = self.gradients(self.training_prompts(it, "shared"), tokens)
         yield GradientComputed(time=self._now(), iteration=it, kind="shared", slots=list(range(n_shared)),
                                samples=len(self.users) * self.config.samples_per_user, loss=loss,
-                               seconds=time.perf_counter() - t0)
+                               seconds=time.perf_counter() - t0, judge_seconds=judge_s)
         mean_grad = grads[:, :n_shared].mean(0)  # (S_shared, D)
         order = list(range(n_shared))
         _rng(self.config.seed, it, "slot-order").shuffle(order)
@@ -310,10 +311,11 @@ class PapRecSearch:
         slot = n_shared + p
         tokens = self._tokens(state.shared, state.personal)
         current, lik = self.values(tokens, self.personal_valid)
+        judge_s = time.perf_counter() - t0
         grads, loss = self.gradients(self.training_prompts(it, "personal"), tokens)
         yield GradientComputed(time=self._now(), iteration=it, kind="personal", slots=[slot],
                                samples=len(self.users) * self.config.samples_per_user, loss=loss,
-                               seconds=time.perf_counter() - t0)
+                               seconds=time.perf_counter() - t0, judge_seconds=judge_s)
         scores = candidate_scores(grads[:, slot], self.embedding, self.allowed,
                                   torch.as_tensor(state.personal[:, p]))  # (U, V)
         cands = top_candidates(scores, self.config.top_k)  # (U, k)

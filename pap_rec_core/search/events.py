@@ -56,7 +56,8 @@ class GradientComputed(SearchEvent):
     slots: list = field(default_factory=list)
     samples: int = 0
     loss: float = 0.0
-    seconds: float = 0.0
+    seconds: float = 0.0  # the round's start: the judge's pass over the current tokens, then the gradient
+    judge_seconds: float = 0.0  # the first part alone (traces written before it was recorded: 0)
     event: str = field(init=False, default="gradient_computed")
 
 
