@@ -181,3 +181,25 @@ def test_eos_after_pairs_equals_transformers_decoder_on_start_and_item(sp_bytes,
                        decoder_input_ids=dec)
         expected = torch.log_softmax(out.logits[:, 1].float(), -1)[:, EOS_ID]
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 3, 5, 8, 11])
+def test_unconstrained_beam_top_items_give_the_lists_of_plain_generate(sp_bytes, seed) -> None:
+    from pap_rec_core.rlm.ranking import beam_top_items
+
+    tok = RecTokenizer(sp_bytes, [str(i) for i in range(25)], ["1", "2"])
+    model = _model(tok.vocab_size, seed=seed)
+    batch = encode_batch(tok, _prompts())
+    start, stop = tok.item_token_range()
+    # an output bias towards items and </s>, so that plain beams mix items, </s> at step 1, item-item and
+    # word outputs (a random model alone emits words, and every list would be empty)
+    bias = torch.zeros(tok.vocab_size)
+    bias[start:stop], bias[EOS_ID] = 3.0, 5.0 + 0.5 * (seed % 3)  # lists of 0-5 items, </s> and junk among them
+    model.t5.lm_head.weight = torch.nn.Parameter(model.t5.lm_head.weight.detach().clone())  # untied
+    model.t5.lm_head.bias = torch.nn.Parameter(bias)
+    lengths = []
+    for beams, top in ((20, 5), (6, 5), (4, 3), (3, 3)):
+        fast = beam_top_items(model, tok, batch, num_beams=beams, top_n=top, constrained=False)
+        assert fast == beam_rank(model, tok, batch, num_beams=beams, top_n=top, constrained=False), (beams, top)
+        lengths += [len(x) for x in fast]
+    assert max(lengths) > 0, "the lists hold items: the comparison is not between empty lists"

@@ -44,6 +44,27 @@ def test_fast_and_reference_engines_take_the_same_decisions(toy_rlm, toy_split, 
     assert any(isinstance(e, CandidatesScored) for e in fast)
 
 
+def test_the_paper_protocol_runs_the_public_codes_choices_and_both_engines_agree(toy_rlm, toy_split) -> None:
+    cfg = SearchConfig.preset("paper", n_shared=3, n_personal=1, top_k=3, iterations=2, max_users=24)
+    assert (cfg.surrogate, cfg.samples_per_user, cfg.sample_window) == ("beam", 5, 4)
+    assert cfg.allow_current and not cfg.mask_history and not cfg.beam_constrained
+    fast = list(PapRecSearch(toy_rlm, toy_split, cfg, engine="fast").events())
+    ref = list(PapRecSearch(toy_rlm, toy_split, cfg, engine="reference").events())
+    _same_search(fast, ref)
+    assert any(v > 0 for v in _values(fast)), "plain beams find targets: the agreement is not between zeros"
+    search = PapRecSearch(toy_rlm, toy_split, cfg)
+    assert not search.valid.mask.any()  # history items stay in the lists, as in the public code
+    prompts = search.training_prompts(0, "shared")
+    assert len(prompts) == 5 * len(search.users)
+    for r, u in enumerate(np.repeat(search.users, 5)):  # targets among the last 4 training items
+        train = toy_split.train[int(u)]
+        assert int(prompts.targets[r]) in set(train[max(1, len(train) - 4):].tolist()) or len(train) < 2
+    ours = SearchConfig.preset("ours", n_shared=3)
+    assert ours == SearchConfig(n_shared=3) and ours.mask_history and not ours.allow_current
+    with pytest.raises(ValueError, match="unknown protocol"):
+        SearchConfig.preset("p5")
+
+
 def test_search_is_deterministic_and_only_accepts_strict_improvements(toy_rlm, toy_split) -> None:
     a = list(PapRecSearch(toy_rlm, toy_split, CFG).events())
     b = list(PapRecSearch(toy_rlm, toy_split, CFG).events())
@@ -248,6 +269,18 @@ def test_cli_search_prints_an_evaluate_command_that_runs_with_the_searchs_rankin
     assert evaluate_command("m", "r", SearchConfig(surrogate="beam")).endswith("--method beam")
     assert evaluate_command("m", "r", SearchConfig(ranking="exact")).endswith("--method exact")
     assert "manual:5-7" in evaluate_command("m", "r", SearchConfig(task="direct"))
+
+
+def test_cli_search_protocol_paper_records_the_public_codes_choices(disk_rlm_dir, tmp_path) -> None:
+    from pap_rec_core.cli import main
+    from pap_rec_core.search import SearchResult
+
+    run = tmp_path / "paper"
+    assert main(["-q", "search", "--model", str(disk_rlm_dir), "--protocol", "paper", "--shared", "1",
+                 "--iterations", "1", "--top-k", "2", "--users", "4", "--samples-per-user", "2", "--out", str(run)]) == 0
+    config = SearchResult.from_run(run).config
+    assert config == SearchConfig.preset("paper", n_shared=1, iterations=1, top_k=2, max_users=4, samples_per_user=2,
+                                         batch_size=128)
 
 
 def test_cli_search_user_ids_and_resume(disk_rlm_dir, tmp_path, capsys) -> None:

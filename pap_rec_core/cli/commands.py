@@ -174,13 +174,17 @@ def cmd_search(args: argparse.Namespace) -> int:
     from pap_rec_core.search.config import default_surrogate
 
     try:
-        config = SearchConfig(task=args.task, n_shared=args.shared, n_personal=args.personal, position=args.position,
-                              top_k=args.top_k, surrogate=args.surrogate or default_surrogate(args.task),
-                              ranking=args.ranking, max_explanation_tokens=args.max_explanation_tokens,
-                              iterations=args.iterations, samples_per_user=args.samples_per_user,
-                              max_users=args.users, user_ids=user_ids(args.user_ids), personal_rule=args.personal_rule,
-                              personal_holdout=args.personal_holdout, shared_holdout=args.shared_holdout,
-                              exclude_untrained=not args.allow_untrained, batch_size=args.batch_size, seed=args.seed)
+        fields = dict(task=args.task, n_shared=args.shared, n_personal=args.personal, position=args.position,
+                      top_k=args.top_k, ranking=args.ranking, max_explanation_tokens=args.max_explanation_tokens,
+                      iterations=args.iterations, max_users=args.users, user_ids=user_ids(args.user_ids),
+                      personal_rule=args.personal_rule, personal_holdout=args.personal_holdout,
+                      shared_holdout=args.shared_holdout, exclude_untrained=not args.allow_untrained,
+                      batch_size=args.batch_size, seed=args.seed)
+        if args.surrogate or args.protocol == "ours":  # the protocol's surrogate unless one is named
+            fields["surrogate"] = args.surrogate or default_surrogate(args.task)
+        if args.samples_per_user is not None:
+            fields["samples_per_user"] = args.samples_per_user
+        config = SearchConfig.preset(args.protocol, **fields)
     except ValueError as err:
         raise PapRecError(str(err)) from None
     from pap_rec_core.search.distributed import init_distributed, rank_and_world

@@ -223,23 +223,78 @@ def first_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch,
 
 @torch.no_grad()
 def beam_top_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_beams: int = 20,
-                   top_n: int = 10) -> list[list[int]]:
+                   top_n: int = 10, constrained: bool = True) -> list[list[int]]:
     """What :func:`beam_rank` returns for single-token items, without running ``generate``.
 
-    With single-token items the trie-constrained beam search has two steps: the first keeps the
-    ``num_beams`` items of highest ``log p(item)`` (full-vocabulary log-softmax, disallowed tokens
-    masked, not renormalised), the second can only emit ``</s>``; the returned hypotheses are those
-    beams ordered by ``log p(item) + log p(</s> | item)`` (every hypothesis has the same length, so
-    the length penalty does not reorder them). Here: one decoder step, a top-``num_beams``, and the
-    second step for those items only. Tested to give ``beam_rank``'s lists."""
+    With single-token items beam search has two steps (``max_new_tokens`` is the longest item, 2).
+    Constrained by the trie, the first keeps the ``num_beams`` items of highest ``log p(item)``
+    (full-vocabulary log-softmax, disallowed tokens masked, not renormalised), the second can only
+    emit ``</s>``; the returned hypotheses are those beams ordered by ``log p(item) + log p(</s> | item)``
+    (every hypothesis has the same length, so the length penalty does not reorder them). Here: one
+    decoder step, a top-``num_beams``, and the second step for those items only. ``constrained=False``
+    (plain ``generate``, the public PAP-REC code) follows transformers' beam search over the whole
+    vocabulary instead (:func:`_plain_two_step_beams`). Tested to give ``beam_rank``'s lists."""
     if not tokenizer.item_tokens:
         raise ValueError("beam_top_items needs single-token items; use beam_rank for digit-text items")
+    if not constrained:
+        return _plain_two_step_beams(model, tokenizer, batch, num_beams, top_n)
     batch, hidden, first, lp1, items = first_step_beams(model, tokenizer, batch, num_beams)
     start, _ = tokenizer.item_token_range()
     total = lp1 + _eos_after_items(model, hidden, batch.attention_mask, items + start, 2048)
     beams = items.shape[1]
     order = torch.sort(total, dim=-1, descending=True, stable=True).indices[:, : min(top_n, beams)]
     return items.gather(1, order).cpu().tolist()
+
+
+def _plain_two_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_beams: int,
+                          top_n: int) -> list[list[int]]:
+    """Unconstrained ``generate`` (``num_beams`` beams, ``max_new_tokens`` 2, early stopping, length
+    penalty 1) of single-token items, as transformers' vectorised beam search computes it: step 1 keeps
+    the top ``2 * num_beams`` tokens; an ``</s>`` among the first ``num_beams`` of them finishes (score
+    ``log p / 1``), the best ``num_beams`` others run on; step 2 takes the top ``2 * num_beams``
+    continuations of all running beams, of which the first ``num_beams`` finish at the length limit
+    (score ``sum / 2``); the best ``num_beams`` finished hypotheses, best first, give the lists (an item
+    token followed by ``</s>`` or by nothing is that item; every other output is dropped, as
+    :func:`beam_rank` drops it)."""
+    device = next(model.parameters()).device
+    batch = batch.to(device)
+    hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+    bsz = hidden.shape[0]
+    first = model.t5(encoder_outputs=(hidden,), attention_mask=batch.attention_mask, use_cache=True,
+                     decoder_input_ids=torch.full((bsz, 1), PAD_ID, device=device))
+    lp1 = F.log_softmax(first.logits[:, -1].float(), dim=-1)  # (B, V)
+    keep = 2 * num_beams
+    top1, tok1 = torch.topk(lp1, keep, dim=-1)  # (B, 2k), best first
+    eos1 = tok1 == EOS_ID
+    running_scores = torch.where(eos1, top1 - 1.0e9, top1)
+    run_scores, run_pos = torch.topk(running_scores, num_beams, dim=-1)  # (B, k)
+    run_tok = tok1.gather(1, run_pos)
+    rows = torch.arange(bsz, device=device).repeat_interleave(num_beams)
+    logits2 = _second_step_logits(model, first.cache, batch.attention_mask, rows, run_tok.reshape(-1)).float()
+    acc = (F.log_softmax(logits2, dim=-1) + run_scores.reshape(-1, 1)).view(bsz, -1)  # (B, k * V)
+    top2, idx2 = torch.topk(acc, keep, dim=-1)
+    vocab = logits2.shape[-1]
+    beam2, tok2 = idx2 // vocab, idx2 % vocab
+    # finished hypotheses: step 1's </s> among its first k candidates, step 2's first k candidates
+    fin1_score = torch.where(eos1[:, :num_beams], top1[:, :num_beams], torch.full_like(top1[:, :num_beams], -1.0e9))
+    scores = torch.cat([torch.full((bsz, num_beams), -1.0e9, device=device), fin1_score, top2[:, :num_beams] / 2], dim=1)
+    best = torch.topk(scores, num_beams, dim=-1).indices[:, : min(top_n, num_beams)].cpu()
+    start, stop = tokenizer.item_token_range()
+    run_tok, beam2, tok2 = run_tok.cpu(), beam2.cpu(), tok2.cpu()
+    ranked: list[list[int]] = []
+    for b in range(bsz):
+        items: list[int] = []
+        for j in best[b].tolist():
+            if j < 2 * num_beams:  # an unused slot (-1e9) or step 1's </s>: not an item
+                continue
+            c = j - 2 * num_beams
+            toks = [t for t in (int(run_tok[b, beam2[b, c]]), int(tok2[b, c])) if t != PAD_ID]  # beam_rank's reading
+            if not toks or toks[-1] != EOS_ID:
+                toks.append(EOS_ID)
+            if len(toks) == 2 and start <= toks[0] < stop and (toks[0] - start) not in items:
+                items.append(toks[0] - start)
+        ranked.append(items)
+    return ranked
 
 
 class ItemTrie:

@@ -46,6 +46,11 @@ class SearchConfig:
     batch_size: int = 128  # prompts per forward pass
     max_explanation_tokens: int = 32  # explanation task: greedy tokens generated per prompt (bleu-rouge)
     seed: int = 0
+    # Where the public PAP-REC code chooses otherwise (``SearchConfig.preset("paper")`` sets its choices):
+    sample_window: int = 0  # gradient samples' targets among each user's last N usable training items (0: any)
+    allow_current: bool = False  # a slot's current token may be one of its candidates (it can never strictly win)
+    mask_history: bool = True  # the judge leaves each user's history out of its ranking and beam lists
+    beam_constrained: bool = True  # the beam surrogate's beam search is held to valid item ids (a prefix trie)
 
     def __post_init__(self) -> None:
         if self.surrogate not in SURROGATES:
@@ -61,6 +66,8 @@ class SearchConfig:
                 raise ValueError(f"{name} must be >= 1")
         if self.personal_holdout < 0 or self.shared_holdout < 0:
             raise ValueError("personal_holdout and shared_holdout must be >= 0")
+        if self.sample_window < 0:
+            raise ValueError("sample_window must be >= 0 (0: any training position)")
         allowed = TASK_SURROGATES.get(self.task, SURROGATES)
         if self.surrogate not in allowed:
             raise ValueError(f"the {self.task} task's search takes the {' or '.join(allowed)} surrogate, "
@@ -92,6 +99,14 @@ class SearchConfig:
         """Training positions per user kept out of every gradient (the larger of the two holdouts)."""
         return max(self.personal_holdout, self.shared_holdout)
 
+    @classmethod
+    def preset(cls, protocol: str, **overrides: Any) -> "SearchConfig":
+        """The named protocol's config (``ours``: the defaults; ``paper``: the public code's choices, see
+        :data:`PROTOCOLS`), with ``overrides`` on top."""
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+        return cls(**{**PROTOCOLS[protocol], **overrides})
+
     def to_dict(self) -> dict[str, Any]:
         return {k: v.value if isinstance(v, Choice) else v for k, v in asdict(self).items()}
 
@@ -103,3 +118,17 @@ class SearchConfig:
 def default_surrogate(task: str) -> str:
     """The surrogate a search of ``task`` uses unless told otherwise."""
     return "bleu-rouge" if task == "explanation" else "exact"
+
+
+# The public code (rutgerswiselab/PAP-REC, main.py and src/pretrain_data.py) read as a protocol. What it
+# does and we reproduce: the beam surrogate (NDCG@5 + HR@5 of 20 beams, 5 returned) by plain ``generate``
+# over the whole vocabulary, history items left in the lists, 5 gradient samples per user whose targets
+# are among the last 4 training items, the current token allowed among the candidates, long histories.
+# What it does and we do not (defects, README "Search protocols"): a validation set rebuilt on every pass
+# with a random separator and fresh negatives (candidates judged on different draws), truncation of the
+# whole prompt at 512 tokens from the end (long histories lose their newest items and the slots).
+PROTOCOLS: dict[str, dict[str, Any]] = {
+    "ours": {},
+    "paper": {"surrogate": "beam", "samples_per_user": 5, "sample_window": 4, "allow_current": True,
+              "mask_history": False, "beam_constrained": False, "max_history": 200},
+}

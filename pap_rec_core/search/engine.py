@@ -149,7 +149,8 @@ class PapRecSearch:
         rows = sorted(rows, key=lambda x: x.user_row)  # user-major (stable)
         row_user = np.array([r.user_row for r in rows], dtype=np.int64)
         histories = [r.history for r in rows]
-        return Judge(self._prompts(rows), histories, row_user, item_mask(histories, self.split.data.n_items),
+        mask = item_mask(histories if self.config.mask_history else [None] * len(rows), self.split.data.n_items)
+        return Judge(self._prompts(rows), histories, row_user, mask,
                      np.flatnonzero(np.isin(row_user, self.mine)), np.bincount(row_user, minlength=len(self.users)),
                      **self.task.judge_fields(rows))
 
@@ -279,7 +280,8 @@ class PapRecSearch:
         value = float(current.mean())
         for slot in order:
             t0 = time.perf_counter()
-            scores = candidate_scores(mean_grad[slot], self.embedding, self.allowed, torch.tensor(state.shared[slot]))
+            scores = candidate_scores(mean_grad[slot], self.embedding, self.allowed,
+                                      None if self.config.allow_current else torch.tensor(state.shared[slot]))
             cands = top_candidates(scores, self.config.top_k)
             vals, _ = self.values_of_candidates(tokens, slot, cands.expand(len(self.users), -1), self.shared_valid)
             means = vals.mean(1)
@@ -317,7 +319,7 @@ class PapRecSearch:
                                samples=len(self.users) * self.config.samples_per_user, loss=loss,
                                seconds=time.perf_counter() - t0, judge_seconds=judge_s)
         scores = candidate_scores(grads[:, slot], self.embedding, self.allowed,
-                                  torch.as_tensor(state.personal[:, p]))  # (U, V)
+                                  None if self.config.allow_current else torch.as_tensor(state.personal[:, p]))  # (U, V)
         cands = top_candidates(scores, self.config.top_k)  # (U, k)
         vals, liks = self.values_of_candidates(tokens, slot, cands, self.personal_valid)  # (k, U)
         before_value = float(current.mean())

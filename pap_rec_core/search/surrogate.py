@@ -19,7 +19,14 @@ import torch
 from pap_rec_core.evaluation.metrics import ranks_from_lists, ranks_from_scores
 from pap_rec_core.rlm.batching import EncodedBatch, pad_labels
 from pap_rec_core.rlm.model import RecLM
-from pap_rec_core.rlm.ranking import beam_rank, eos_after_pairs, exact_scores_for_targets, first_step_beams, score_items
+from pap_rec_core.rlm.ranking import (
+    beam_rank,
+    beam_top_items,
+    eos_after_pairs,
+    exact_scores_for_targets,
+    first_step_beams,
+    score_items,
+)
 from pap_rec_core.rlm.tokenizer import RecTokenizer
 
 
@@ -40,21 +47,30 @@ def rank_value(kind: str, ranks: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def surrogate_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedBatch, targets: np.ndarray,
-                     history_mask: np.ndarray | None, ranking: str = "first-token",
-                     generate: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                     history_mask: np.ndarray | None, ranking: str = "first-token", generate: bool = True, *,
+                     constrained: bool = True, likelihood: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``(values, loglik)``, each (B,) float64, for prompts ``batch`` with validation ``targets``.
     ``generate=False`` (the fast engine) computes the beam surrogate of single-token items without
     ``generate`` (:func:`~pap_rec_core.rlm.ranking.beam_top_items`, same lists) and their exact ranking
     with second decoder steps only for items above the target
-    (:func:`~pap_rec_core.rlm.ranking.exact_scores_for_targets`, same ranks)."""
+    (:func:`~pap_rec_core.rlm.ranking.exact_scores_for_targets`, same ranks). ``constrained=False``: the
+    beam search is plain ``generate`` over the whole vocabulary (the public code), not held to valid item
+    ids. ``likelihood=False``: the beam surrogate's likelihood is not computed when nothing uses it (the
+    reference engine then returns zeros; the fast one gets it for free)."""
     if kind == "beam":
+        exclude = None if history_mask is None else [set(np.flatnonzero(row).tolist()) for row in history_mask]
         if generate or not tok.item_tokens:
-            lists = beam_rank(model, tok, batch, num_beams=20, top_n=5)
-            exclude = None if history_mask is None else [set(np.flatnonzero(row).tolist()) for row in history_mask]
+            lists = beam_rank(model, tok, batch, num_beams=20, top_n=5, constrained=constrained)
             ranks = ranks_from_lists(lists, targets, exclude)
-            lik = score_items(model, tok, batch, candidates=torch.as_tensor(targets)[:, None]).numpy()[:, 0]
-        else:
+            lik = (score_items(model, tok, batch, candidates=torch.as_tensor(targets)[:, None]).numpy()[:, 0]
+                   if likelihood else np.zeros(len(targets)))
+        elif constrained:
             ranks, lik = beam_target_ranks(model, tok, batch, targets, history_mask, num_beams=20, top_n=5)
+        else:
+            ranks = ranks_from_lists(beam_top_items(model, tok, batch, num_beams=20, top_n=5, constrained=False),
+                                     targets, exclude)
+            lik = (score_items(model, tok, batch, candidates=torch.as_tensor(targets)[:, None]).numpy()[:, 0]
+                   if likelihood else np.zeros(len(targets)))
         return ndcg5_plus_hit5(ranks), lik.astype(np.float64)
     if ranking == "exact" and tok.item_tokens and not generate and kind != "likelihood":
         # the fast engine: the same target ranks and likelihoods, second steps only for items above the target

@@ -93,7 +93,8 @@ class SearchTask:
     def _training_target(self, user: int, usable: int, rng: random.Random) -> tuple[int, int]:
         """(position, item) of a training target among the user's first ``usable`` training items."""
         train = self.split.train[user]
-        t = rng.randrange(1, usable) if usable > 1 else 0
+        lo = max(1, usable - self.config.sample_window) if self.config.sample_window else 1  # the last N only
+        t = rng.randrange(lo, usable) if usable > 1 else 0
         return t, int(train[t]) if len(train) else int(self.split.targets(Stage.VALID)[user])
 
     def training_row(self, row: int, user: int, usable: int, rng: random.Random) -> Row:
@@ -122,7 +123,9 @@ class SearchTask:
         """(surrogate, target log-likelihood) of ``judge``'s ``rows`` encoded as ``batch``; ``generate``:
         the beam surrogate through transformers' ``generate`` (the reference engine)."""
         return surrogate_values(self.config.surrogate, model, tok, batch, judge.prompts.targets[rows],
-                                judge.mask[rows], self.config.ranking, generate=generate)
+                                judge.mask[rows], self.config.ranking, generate=generate,
+                                constrained=self.config.beam_constrained,
+                                likelihood=self.config.personal_rule == "likelihood-tiebreak")
 
 
 SequentialTask = SearchTask
