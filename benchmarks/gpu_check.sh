@@ -32,6 +32,7 @@ PY
 echo "gpu_check: device $DEVICE, $USERS users (beam: $BEAM), results in $OUT"
 "$PYTHON" benchmarks/search_speed.py --device "$DEVICE" --users "$USERS" --surrogate exact --out "$OUT/search_speed_exact"
 "$PYTHON" benchmarks/search_speed.py --device "$DEVICE" --users "$BEAM" --surrogate beam --out "$OUT/search_speed_beam"
+"$PYTHON" benchmarks/search_speed.py --device "$DEVICE" --users "$BEAM" --protocol paper --out "$OUT/search_speed_paper"
 "$PYTHON" benchmarks/evaluate_speed.py --device "$DEVICE" --users "$USERS" --full-users "$(( USERS < 128 ? USERS : 128 ))" \
   --machine "$DEVICE" --out "$OUT/evaluate_speed"
 echo "gpu_check: done ($OUT)"

@@ -83,7 +83,11 @@ def main(argv=None) -> None:
     p.add_argument("--shared", type=int, default=5)
     p.add_argument("--personal", type=int, default=1)
     p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--surrogate", default="exact", choices=["exact", "beam", "likelihood"])
+    p.add_argument("--surrogate", default=None, choices=["exact", "beam", "likelihood"],
+                   help="(default: the protocol's: exact for ours, beam for paper)")
+    p.add_argument("--max-history", type=int, default=None, help="history items in a prompt (default: the protocol's)")
+    p.add_argument("--protocol", default="ours", choices=["ours", "paper"],
+                   help="ours (the defaults) or paper (the public code's choices, SearchConfig.preset)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--reference-batch", type=int, default=16)
     p.add_argument("--threads", type=int, default=None)
@@ -99,8 +103,13 @@ def main(argv=None) -> None:
 
     model_dir = args.model or str(embedded_model_dir())
     bundle, split = load_rlm_with_split(model_dir, device=args.device)
-    config = SearchConfig(n_shared=args.shared, n_personal=args.personal, top_k=args.top_k, surrogate=args.surrogate,
-                          iterations=1, max_users=args.users, batch_size=args.batch_size, seed=args.seed)
+    fields = dict(n_shared=args.shared, n_personal=args.personal, top_k=args.top_k, iterations=1,
+                  max_users=args.users, batch_size=args.batch_size, seed=args.seed)
+    if args.surrogate:
+        fields["surrogate"] = args.surrogate
+    if args.max_history is not None:
+        fields["max_history"] = args.max_history
+    config = SearchConfig.preset(args.protocol, **fields)
     device = next(bundle.model.parameters()).device
     rate = matmul_rate(device=device) if device.type in ("cpu", "cuda") else None
     configs = {"reference": replace(config, batch_size=args.reference_batch), "fast": config}
@@ -124,7 +133,7 @@ def main(argv=None) -> None:
     flops = counter.get_total_flops()
     phases = {name: phase_seconds(events, min(walls[name])) for name, events in best_events.items()}
     result = {
-        "model": model_dir, "dataset": split.data.name, "users": len(ref_events[0].users),
+        "model": model_dir, "dataset": split.data.name, "users": len(ref_events[0].users), "protocol": args.protocol,
         "config": config.to_dict(), "reference_batch": args.reference_batch,
         "reference_s": ref_s, "fast_s": fast_s, "speedup": ref_s / fast_s, "same_decisions": same,
         "repeats": args.repeats, "wall_s_per_repeat": walls,
@@ -138,7 +147,7 @@ def main(argv=None) -> None:
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2))
     lines = [f"# Search speed: {result['dataset']}, {result['users']} validation users", "",
              f"One iteration (shared round, {args.shared} shared slots, top-{args.top_k}; personal round, "
-             f"{args.personal} personal slot), surrogate `{args.surrogate}`, model `{model_dir}`, {result['device']}, "
+             f"{args.personal} personal slot), protocol `{args.protocol}`, surrogate `{config.surrogate}`, histories up to {config.max_history} items, model `{model_dir}`, {result['device']}, "
              f"{result['threads']} threads, {result['date']}. Regenerate: `python benchmarks/search_speed.py "
              f"{' '.join(sys.argv[1:]) if argv is None else ' '.join(argv)}`.", "",
              f"Both engines warmed up on 8 users first; {args.repeats} timed repeats in alternating order, the faster "

@@ -26,7 +26,8 @@ def test_gpu_check_runs_every_benchmark_and_writes_json_on_the_cpu_fallback(tmp_
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((out / "device.json").read_text())["device"] == "cpu"
-    for name in ("search_speed_exact", "search_speed_beam"):
+    assert json.loads((out / "search_speed_paper.json").read_text())["protocol"] == "paper"
+    for name in ("search_speed_exact", "search_speed_beam", "search_speed_paper"):
         result = json.loads((out / f"{name}.json").read_text())
         assert result["device"] == "cpu" and result["users"] == (6 if name.endswith("exact") else 4)
         assert result["same_decisions"] is True, name
