@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from pap_rec_core.choices import Choice
 from pap_rec_core.configs import known_fields
 
 
-class SourceKind(str, Enum):
+class SourceKind(Choice):
     """File format of a dataset source."""
 
     RECBOLE = "recbole"  # directory of atomic files <name>.inter [.item .user]

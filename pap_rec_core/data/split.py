@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from enum import Enum
 from typing import Any
 
 import numpy as np
 
 from pap_rec_core import PapRecError
+from pap_rec_core.choices import Choice
 from pap_rec_core.configs import known_fields
 from pap_rec_core.data.interactions import InteractionData
 
@@ -29,7 +29,7 @@ class SplitError(PapRecError, ValueError):
     """The dataset cannot be split as configured (e.g. fewer unseen items than negatives requested)."""
 
 
-class Stage(str, Enum):
+class Stage(Choice):
     VALID = "valid"
     TEST = "test"
 
