@@ -281,6 +281,11 @@ def test_cli_search_protocol_paper_records_the_public_codes_choices(disk_rlm_dir
     config = SearchResult.from_run(run).config
     assert config == SearchConfig.preset("paper", n_shared=1, iterations=1, top_k=2, max_users=4, samples_per_user=2,
                                          batch_size=128)
+    from pap_rec_core.cli.commands import evaluate_command
+
+    assert "not the paper's judge" in evaluate_command("m", str(run), config)  # evaluate cannot replay that judge
+    assert main(["-q", "search", "--model", str(disk_rlm_dir), "--protocol", "paper", "--task", "direct",
+                 "--out", str(tmp_path / "direct")]) == 2  # refused in words, not a ValueError
 
 
 def test_cli_search_user_ids_and_resume(disk_rlm_dir, tmp_path, capsys) -> None:

@@ -163,8 +163,11 @@ def evaluate_command(model: str, run_dir: str, config) -> str:
     if config.task == "explanation":
         return f"pap-rec evaluate --model {model} --prompt manual:3-1 --prompt run:{run_dir}"
     method = "beam" if config.surrogate == "beam" else str(config.ranking)
-    return (f"pap-rec evaluate --model {model} --prompt manual:{paper_templates(config.task)[0]} --prompt run:{run_dir} "
-            f"--method {method}")
+    command = (f"pap-rec evaluate --model {model} --prompt manual:{paper_templates(config.task)[0]} "
+               f"--prompt run:{run_dir} --method {method}")
+    if not (config.beam_constrained and config.mask_history):
+        command += "  # the evaluator's protocol: item-constrained beams, history masked (not the paper's judge)"
+    return command
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -180,6 +183,9 @@ def cmd_search(args: argparse.Namespace) -> int:
                       personal_rule=args.personal_rule, personal_holdout=args.personal_holdout,
                       shared_holdout=args.shared_holdout, exclude_untrained=not args.allow_untrained,
                       batch_size=args.batch_size, seed=args.seed)
+        if args.protocol == "paper" and args.task != "sequential":
+            raise PapRecError(f"--protocol paper is the public code's sequential-task search (its judge is the beam "
+                              f"surrogate); the {args.task} task has no paper protocol here: leave --protocol out")
         if args.surrogate or args.protocol == "ours":  # the protocol's surrogate unless one is named
             fields["surrogate"] = args.surrogate or default_surrogate(args.task)
         if args.samples_per_user is not None:

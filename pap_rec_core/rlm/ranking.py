@@ -73,8 +73,10 @@ def exact_scores_for_targets(model: RecLM, tokenizer: RecTokenizer, batch: Encod
     left out of the ranking, e.g. the history) get their second decoder step. Their entries and the
     target's hold the exact score; every other entry holds its first-step value, an upper bound strictly
     below the target's exact score. So the target's rank (pessimistic ties, ``exclude`` honoured) equals
-    the rank in the full exact matrix, and so does every list of top items down to the target. Cost: one
-    second step per item ranked above the target instead of one per item."""
+    the rank in the full exact matrix, and so does every list of top items down to the target (bit for bit
+    on the CPU in float32; on a GPU or in bf16 the batch shape can move the last bits of a second step, so
+    exact ties may break differently). Cost: one second step per item ranked above the target instead of one
+    per item."""
     if not tokenizer.item_tokens:
         raise ValueError("exact_scores_for_targets needs single-token items; use score_items for digit-text items")
     device = next(model.parameters()).device
@@ -255,7 +257,9 @@ def _plain_two_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedB
     continuations of all running beams, of which the first ``num_beams`` finish at the length limit
     (score ``sum / 2``); the best ``num_beams`` finished hypotheses, best first, give the lists (an item
     token followed by ``</s>`` or by nothing is that item; every other output is dropped, as
-    :func:`beam_rank` drops it)."""
+    :func:`beam_rank` drops it). ``num_beams`` >= 2 (with one beam ``generate`` runs greedy search)."""
+    if num_beams < 2:
+        raise ValueError("the plain beam replay needs num_beams >= 2 (one beam is greedy search: use beam_rank)")
     device = next(model.parameters()).device
     batch = batch.to(device)
     hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)

@@ -336,10 +336,11 @@ class PapRecSearch:
             new = int(cands[r, choice[r]])
             changed[str(int(self.users[r]))] = [int(state.personal[r, p]), new]
             state.personal[r, p] = new
+        seconds = time.perf_counter() - t0  # the round's work; re-judging on validation alone is not in it
         state.value = self._validation_value(state, float(best_v.mean()), self.personal_valid)
         yield PersonalRound(time=self._now(), iteration=it, slot=slot, users_changed=len(changed),
                             value_before=before_value, value_after=float(best_v.mean()), changed=changed,
-                            seconds=time.perf_counter() - t0)
+                            seconds=seconds)
         return bool(changed)
 
     def _validation_value(self, state: SearchState, judged: float, judge: Judge) -> float:
