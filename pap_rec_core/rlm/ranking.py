@@ -43,15 +43,14 @@ def score_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, incl
     cands = None if candidates is None else torch.as_tensor(candidates, dtype=torch.long, device=device)
     if tokenizer.item_tokens:
         start, stop = tokenizer.item_token_range()
-        first = _decoder_logprobs(model, hidden, batch.attention_mask,
-                                  torch.full((bsz, 1), PAD_ID, device=device))[:, 0]  # (B, V)
-        scores = first[:, start:stop].float()  # (B, I)
+        step = _first_step(model, hidden, batch.attention_mask)  # its cache serves the second steps
+        scores = F.log_softmax(step.logits[:, -1].float(), dim=-1)[:, start:stop]  # (B, I)
         if not include_eos:
             scores = torch.log_softmax(scores, dim=-1)  # first step, renormalised over item tokens
             return (scores if cands is None else scores.gather(1, cands)).cpu()
         if cands is None:
             cands = torch.arange(stop - start, device=device).expand(bsz, -1)
-        eos = _eos_after_items(model, hidden, batch.attention_mask, cands + start, item_chunk)
+        eos = _eos_after_items(model, hidden, batch.attention_mask, cands + start, item_chunk, first=step)
         return (scores.gather(1, cands) + eos).cpu()
     sequences = item_sequences(tokenizer)
     if cands is None:
@@ -84,11 +83,12 @@ def exact_scores_for_targets(model: RecLM, tokenizer: RecTokenizer, batch: Encod
     hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
     bsz = hidden.shape[0]
     start, stop = tokenizer.item_token_range()
-    first = _decoder_logprobs(model, hidden, batch.attention_mask,
-                              torch.full((bsz, 1), PAD_ID, device=device))[:, 0, start:stop].float()  # (B, I)
+    step = _first_step(model, hidden, batch.attention_mask)  # its cache serves both second-step calls
+    first = F.log_softmax(step.logits[:, -1].float(), dim=-1)[:, start:stop]  # (B, I)
     tgt = torch.as_tensor(targets, dtype=torch.long, device=device)
     rows = torch.arange(bsz, device=device)
-    target_score = first[rows, tgt] + eos_after_pairs(model, hidden, batch.attention_mask, rows, tgt + start, pair_chunk)
+    target_score = first[rows, tgt] + eos_after_pairs(model, hidden, batch.attention_mask, rows, tgt + start,
+                                                      pair_chunk, first=step)
     need = first >= target_score[:, None]  # the others score at most first < target_score
     if exclude is not None:
         need &= ~torch.as_tensor(exclude, dtype=torch.bool, device=device)
@@ -96,7 +96,7 @@ def exact_scores_for_targets(model: RecLM, tokenizer: RecTokenizer, batch: Encod
     pair_rows, pair_items = need.nonzero(as_tuple=True)
     scores = first.clone()
     scores[pair_rows, pair_items] += eos_after_pairs(model, hidden, batch.attention_mask, pair_rows,
-                                                     pair_items + start, pair_chunk)
+                                                     pair_items + start, pair_chunk, first=step)
     scores[rows, tgt] = target_score
     return scores.cpu()
 
@@ -107,28 +107,37 @@ def _decoder_logprobs(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor, de
     return F.log_softmax(out.logits.float(), dim=-1)
 
 
-def _eos_after_items(model: RecLM, hidden, mask, item_tokens: torch.Tensor, pair_chunk: int) -> torch.Tensor:
+def _eos_after_items(model: RecLM, hidden, mask, item_tokens: torch.Tensor, pair_chunk: int,
+                     first=None) -> torch.Tensor:
     """(B, C) log p(</s> | start, item) for single-token items (``item_tokens``: (B, C) token ids)."""
     bsz, n_items = item_tokens.shape
     rows = torch.arange(bsz, device=hidden.device).repeat_interleave(n_items)
-    return eos_after_pairs(model, hidden, mask, rows, item_tokens.reshape(-1), pair_chunk).view(bsz, n_items)
+    return eos_after_pairs(model, hidden, mask, rows, item_tokens.reshape(-1), pair_chunk,
+                           first=first).view(bsz, n_items)
+
+
+def _first_step(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor):
+    """transformers' first decoder step (the start token) over the prompts: ``.logits`` (B, 1, V) and the
+    ``.cache`` every second step reads."""
+    return model.t5(encoder_outputs=(hidden,), attention_mask=mask, use_cache=True,
+                    decoder_input_ids=torch.full((hidden.shape[0], 1), PAD_ID, device=hidden.device))
 
 
 def eos_after_pairs(model: RecLM, hidden, mask, rows: torch.Tensor, item_tokens: torch.Tensor,
-                    pair_chunk: int = 4096) -> torch.Tensor:
+                    pair_chunk: int = 4096, first=None) -> torch.Tensor:
     """(P,) log p(</s> | start, item) for (prompt row, item token) pairs.
 
     The first decoder step runs once per prompt with transformers' cache; the second step of every pair is
     T5's decoder applied by hand to the one new position (:func:`_second_step_logits`), so the pairs of a
     prompt share its cached cross-attention keys and values instead of each getting a copy. The
     full-vocabulary normaliser of the second step remains the dominant cost. Tested equal to running
-    transformers' decoder on ``[start, item]``.
+    transformers' decoder on ``[start, item]``. ``first``: that first step (:func:`_first_step`) when the
+    caller has it already.
     """
     out = torch.empty(len(rows), device=hidden.device)
     if not len(rows):
         return out
-    first = model.t5(encoder_outputs=(hidden,), attention_mask=mask, use_cache=True,
-                     decoder_input_ids=torch.full((hidden.shape[0], 1), PAD_ID, device=hidden.device))
+    first = first if first is not None else _first_step(model, hidden, mask)
     rows = torch.as_tensor(rows, device=hidden.device)
     order = torch.argsort(rows, stable=True)  # row-major: a prompt's pairs are contiguous
     rows_sorted, tokens_sorted = rows[order], torch.as_tensor(item_tokens, device=hidden.device)[order]
@@ -212,15 +221,15 @@ def _score_sequences(model: RecLM, hidden, mask, sequences: list[tuple[int, ...]
 def first_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_beams: int):
     """The first step of item beam search (single-token items): ``(batch on the model's device, encoder
     output, (B, I) first-step item log-probabilities (full-vocabulary normalised), (B, beams) their
-    top values, (B, beams) the item indices, best first)``."""
+    top values, (B, beams) the item indices, best first, the step itself (for the second steps))``."""
     device = next(model.parameters()).device
     batch = batch.to(device)
     hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
     start, stop = tokenizer.item_token_range()
-    first = _decoder_logprobs(model, hidden, batch.attention_mask,
-                              torch.full((hidden.shape[0], 1), PAD_ID, device=device))[:, 0, start:stop]
+    step = _first_step(model, hidden, batch.attention_mask)
+    first = F.log_softmax(step.logits[:, -1].float(), dim=-1)[:, start:stop]
     lp1, items = torch.topk(first, min(num_beams, stop - start), dim=-1)
-    return batch, hidden, first, lp1, items
+    return batch, hidden, first, lp1, items, step
 
 
 @torch.no_grad()
@@ -240,9 +249,9 @@ def beam_top_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, n
         raise ValueError("beam_top_items needs single-token items; use beam_rank for digit-text items")
     if not constrained:
         return _plain_two_step_beams(model, tokenizer, batch, num_beams, top_n)
-    batch, hidden, first, lp1, items = first_step_beams(model, tokenizer, batch, num_beams)
+    batch, hidden, first, lp1, items, step = first_step_beams(model, tokenizer, batch, num_beams)
     start, _ = tokenizer.item_token_range()
-    total = lp1 + _eos_after_items(model, hidden, batch.attention_mask, items + start, 2048)
+    total = lp1 + _eos_after_items(model, hidden, batch.attention_mask, items + start, 2048, first=step)
     beams = items.shape[1]
     order = torch.sort(total, dim=-1, descending=True, stable=True).indices[:, : min(top_n, beams)]
     return items.gather(1, order).cpu().tolist()
@@ -264,8 +273,7 @@ def _plain_two_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedB
     batch = batch.to(device)
     hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
     bsz = hidden.shape[0]
-    first = model.t5(encoder_outputs=(hidden,), attention_mask=batch.attention_mask, use_cache=True,
-                     decoder_input_ids=torch.full((bsz, 1), PAD_ID, device=device))
+    first = _first_step(model, hidden, batch.attention_mask)
     lp1 = F.log_softmax(first.logits[:, -1].float(), dim=-1)  # (B, V)
     keep = 2 * num_beams
     top1, tok1 = torch.topk(lp1, keep, dim=-1)  # (B, 2k), best first

@@ -58,17 +58,14 @@ def surrogate_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedB
     ids. ``likelihood=False``: the beam surrogate's likelihood is not computed when nothing uses it (the
     reference engine then returns zeros; the fast one gets it for free)."""
     if kind == "beam":
-        exclude = None if history_mask is None else [set(np.flatnonzero(row).tolist()) for row in history_mask]
-        if generate or not tok.item_tokens:
-            lists = beam_rank(model, tok, batch, num_beams=20, top_n=5, constrained=constrained)
-            ranks = ranks_from_lists(lists, targets, exclude)
-            lik = (score_items(model, tok, batch, candidates=torch.as_tensor(targets)[:, None]).numpy()[:, 0]
-                   if likelihood else np.zeros(len(targets)))
-        elif constrained:
+        fast = bool(tok.item_tokens) and not generate
+        if fast and constrained:
             ranks, lik = beam_target_ranks(model, tok, batch, targets, history_mask, num_beams=20, top_n=5)
         else:
-            ranks = ranks_from_lists(beam_top_items(model, tok, batch, num_beams=20, top_n=5, constrained=False),
-                                     targets, exclude)
+            lists = (beam_top_items(model, tok, batch, num_beams=20, top_n=5, constrained=False) if fast
+                     else beam_rank(model, tok, batch, num_beams=20, top_n=5, constrained=constrained))
+            exclude = None if history_mask is None else [set(np.flatnonzero(row).tolist()) for row in history_mask]
+            ranks = ranks_from_lists(lists, targets, exclude)
             lik = (score_items(model, tok, batch, candidates=torch.as_tensor(targets)[:, None]).numpy()[:, 0]
                    if likelihood else np.zeros(len(targets)))
         return ndcg5_plus_hit5(ranks), lik.astype(np.float64)
@@ -112,26 +109,26 @@ def beam_target_ranks(model: RecLM, tok: RecTokenizer, batch: EncodedBatch, targ
     ``total <= lp1`` those are the beams with ``lp1 >= total(target)``: the second step runs for every
     target (its likelihood is returned too) and for those beams alone. Ties are ordered as
     ``beam_top_items`` orders them (by first-step rank)."""
-    batch, hidden, first, lp1, items = first_step_beams(model, tok, batch, num_beams)  # beams best first
+    batch, hidden, first, lp1, items, step = first_step_beams(model, tok, batch, num_beams)  # beams best first
     device, beams = hidden.device, items.shape[1]
     start, _ = tok.item_token_range()
     targets_t = torch.as_tensor(targets, device=device)
     everyone = torch.arange(len(targets), device=device)
     loglik = first[everyone, targets_t] + eos_after_pairs(model, hidden, batch.attention_mask, everyone,
-                                                           targets_t + start)
+                                                           targets_t + start, first=step)
     hit = items == targets_t[:, None]
     ranks = np.full(len(targets), np.inf)
     rows = torch.nonzero(hit.any(1)).flatten()
     if not len(rows):
         return ranks, loglik.cpu().numpy()
-    sub_hidden, sub_mask = hidden[rows], batch.attention_mask[rows]
     t_pos = hit[rows].float().argmax(1)  # position of the target among the beams
     t_total = loglik[rows]
     # beams that may outrank the target: lp1 >= total(target), other than the target itself
     may = (lp1[rows] >= t_total[:, None]) & ~hit[rows]
     pr, pc = torch.nonzero(may, as_tuple=True)
     totals = torch.full((len(rows), beams), float("-inf"), device=device)
-    totals[pr, pc] = lp1[rows][pr, pc] + eos_after_pairs(model, sub_hidden, sub_mask, pr, items[rows][pr, pc] + start)
+    totals[pr, pc] = lp1[rows][pr, pc] + eos_after_pairs(model, hidden, batch.attention_mask, rows[pr],
+                                                         items[rows][pr, pc] + start, first=step)
     positions = torch.arange(beams, device=device)[None, :]
     above = (totals > t_total[:, None]) | ((totals == t_total[:, None]) & (positions < t_pos[:, None]))
     above = above.cpu().numpy()
