@@ -1,5 +1,6 @@
 """What each task gives the search: its users, its validation and training rows, the key info of its
-prompts, how its surrogate is computed, and the paper's hand-written templates for it.
+prompts and how its surrogate is computed (the paper's hand-written templates per task:
+``prompts.templates.paper_templates``; the surrogates each task allows: ``search.config.TASK_SURROGATES``).
 
 The engine (:mod:`pap_rec_core.search.engine`) runs the rounds and knows no task; it asks a
 :class:`SearchTask` (``search_task(split, config)``) for everything that differs between them:
@@ -20,10 +21,9 @@ import numpy as np
 from pap_rec_core.choices import Task
 from pap_rec_core.data.split import Split, Stage
 from pap_rec_core.prompts.layout import PromptLayout
-from pap_rec_core.prompts.templates import paper_templates
 from pap_rec_core.rlm.batching import EncodedBatch
 from pap_rec_core.rlm.tokenizer import RecTokenizer
-from pap_rec_core.search.config import TASK_SURROGATES, SearchConfig
+from pap_rec_core.search.config import SearchConfig
 from pap_rec_core.search.slots import SlotPrompts
 from pap_rec_core.search.surrogate import direct_values, explanation_values, surrogate_values
 
@@ -62,16 +62,6 @@ class SearchTask:
 
     def __init__(self, split: Split, config: SearchConfig):
         self.split, self.config = split, config
-
-    @property
-    def manual_templates(self) -> tuple[str, ...]:
-        """The paper's (seen, unseen) manual templates this task's automatic prompts are compared to."""
-        return paper_templates(self.name)
-
-    @property
-    def surrogates(self) -> tuple[str, ...]:
-        """The surrogates a search of this task may use."""
-        return TASK_SURROGATES[self.name]
 
     def population(self) -> np.ndarray:
         """Every user this task can search (dense indices, sorted)."""
@@ -183,10 +173,6 @@ class ExplanationTask(SearchTask):
     training and a validation review; trained on one of the user's training reviews."""
 
     name = Task.EXPLANATION
-
-    @property
-    def manual_templates(self) -> tuple[str, ...]:
-        return ()  # explanation prompts are compared by BLEU/ROUGE (`pap-rec evaluate --prompt manual:3-1`)
 
     def __init__(self, split: Split, config: SearchConfig):
         super().__init__(split, config)
