@@ -1,7 +1,7 @@
 """Speed of the search: the fast engine against the reference engine, side by side in one run.
 
 One iteration (a shared round with k candidates per tried slot, then a personal round) on the
-validation users of the model's dataset, with each engine; checks that both took the same decisions;
+validation users of the model's dataset (or of the random P5-shaped model, ``--p5-shaped``), with each engine; checks that both took the same decisions;
 counts the model FLOPs of the fast engine's iteration (``torch.utils.flop_counter``, forward and
 backward matrix products) and compares the achieved FLOP/s with this machine's fp32 matrix-multiply
 rate measured in the same run.
@@ -78,6 +78,9 @@ def phase_seconds(events, wall: float) -> dict:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="model directory (default: the embedded models/ml-100k)")
+    p.add_argument("--p5-shaped", default=None, metavar="DIR",
+                   help="instead of --model: the random t5-small-shaped P5 checkpoint with digit-text items on "
+                        "ml-100k (benchmarks/p5_shaped.py; built under DIR on first use)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/search_speed_ml-100k"))
     p.add_argument("--users", type=int, default=None, help="first N validation users (default: all)")
     p.add_argument("--shared", type=int, default=5)
@@ -101,8 +104,15 @@ def main(argv=None) -> None:
     from pap_rec_core.rlm import embedded_model_dir, load_rlm_with_split
     from pap_rec_core.search import SearchConfig
 
-    model_dir = args.model or str(embedded_model_dir())
-    bundle, split = load_rlm_with_split(model_dir, device=args.device)
+    if args.p5_shaped:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from p5_shaped import load_p5_shaped
+
+        bundle, split = load_p5_shaped(args.p5_shaped, device=args.device)
+        model_dir = f"{args.p5_shaped} (random, t5-small-shaped, digit-text items)"
+    else:
+        model_dir = args.model or str(embedded_model_dir())
+        bundle, split = load_rlm_with_split(model_dir, device=args.device)
     fields = dict(n_shared=args.shared, n_personal=args.personal, top_k=args.top_k, iterations=1,
                   max_users=args.users, batch_size=args.batch_size, seed=args.seed)
     if args.surrogate:
@@ -133,7 +143,7 @@ def main(argv=None) -> None:
     flops = counter.get_total_flops()
     phases = {name: phase_seconds(events, min(walls[name])) for name, events in best_events.items()}
     result = {
-        "model": model_dir, "dataset": split.data.name, "users": len(ref_events[0].users), "protocol": args.protocol,
+        "model": model_dir, "dataset": split.data.name, "item_tokens": bool(bundle.tokenizer.item_tokens), "users": len(ref_events[0].users), "protocol": args.protocol,
         "config": config.to_dict(), "reference_batch": args.reference_batch,
         "reference_s": ref_s, "fast_s": fast_s, "speedup": ref_s / fast_s, "same_decisions": same,
         "repeats": args.repeats, "wall_s_per_repeat": walls,

@@ -62,6 +62,19 @@ def toy_rlm(toy_split, tmp_path_factory):
     return bundle
 
 
+@pytest.fixture(scope="session")
+def toy_digit_rlm(toy_split, tmp_path_factory):
+    """The tiny preset with items and users written as digit text (as P5 checkpoints write them), 60 steps."""
+    from pap_rec_core.data import build_item_index
+    from pap_rec_core.rlm.training import preset, train_rlm
+
+    index = build_item_index(toy_split.data, "random", seed=0)
+    config = preset("tiny", max_steps=60, direct_candidates=6, sequential_candidates=4, device="cpu",
+                    item_tokens=False, user_tokens=False)
+    bundle, _ = train_rlm(toy_split, index, config, tmp_path_factory.mktemp("toy_digit_rlm"), progress=False)
+    return bundle
+
+
 # ----------------------------------------------------------------------------------------------------
 # Real datasets
 

@@ -121,8 +121,10 @@ def test_beam_top_items_gives_the_lists_of_beam_search(sp_bytes, seed) -> None:
         assert beam_top_items(model, tok, batch, num_beams=beams, top_n=top) == beam_rank(
             model, tok, batch, num_beams=beams, top_n=top)
     digit = RecTokenizer(sp_bytes, ITEMS, ["1", "2"], item_tokens=False, user_tokens=False)
-    with pytest.raises(ValueError, match="single-token"):
-        beam_top_items(_model(digit.vocab_size), digit, encode_batch(digit, _prompts()))
+    digit_model, digit_batch = _model(digit.vocab_size, seed=seed), encode_batch(digit, _prompts())
+    for constrained in (True, False):
+        assert beam_top_items(digit_model, digit, digit_batch, num_beams=6, top_n=5, constrained=constrained) == \
+            beam_rank(digit_model, digit, digit_batch, num_beams=6, top_n=5, constrained=constrained)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -203,3 +205,103 @@ def test_unconstrained_beam_top_items_give_the_lists_of_plain_generate(sp_bytes,
         assert fast == beam_rank(model, tok, batch, num_beams=beams, top_n=top, constrained=False), (beams, top)
         lengths += [len(x) for x in fast]
     assert max(lengths) > 0, "the lists hold items: the comparison is not between empty lists"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Digit-text items (P5 checkpoints): the item trie and the beam search replay
+
+DIGIT_SP_CORPUS = ["history of user_ : recommend next item"] * 20 + [str(i) for i in range(10)] * 5
+
+
+@pytest.fixture(scope="module")
+def digit_sp() -> bytes:
+    """A SentencePiece model with few number pieces: item ids of 1-3 digits are 1-4 pieces + </s>."""
+    return train_sentencepiece(DIGIT_SP_CORPUS, vocab_size=45)
+
+
+def _digit_setup(digit_sp, n_items: int, seed: int, layers: int = 2):
+    tok = RecTokenizer(digit_sp, [str(13 * i + 3) for i in range(n_items)], ["1", "2", "3"], item_tokens=False,
+                       user_tokens=False)
+    torch.manual_seed(seed)
+    model = RecLM(RLMConfig(vocab_size=tok.vocab_size, d_model=16, d_ff=32, d_kv=8, num_heads=2, num_layers=layers,
+                            num_decoder_layers=layers, dropout_rate=0.0)).eval()
+    prompts = [["history of user_", UserRef(u % 3), " : ", ItemRef(1 + u), " , ", ItemRef(2)]
+               + [" , ", ItemRef(3)] * u + [" recommend next item"] for u in range(5)]  # padded to different lengths
+    return tok, model, encode_batch(tok, prompts)
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_trie_scores_equal_teacher_forcing_of_every_item(digit_sp, layers) -> None:
+    from pap_rec_core.rlm.decoding import TrieTable, trie_item_scores
+    from pap_rec_core.rlm.ranking import item_sequences
+
+    tok, model, batch = _digit_setup(digit_sp, 150, seed=layers, layers=layers)
+    lengths = {len(s) for s in item_sequences(tok)}
+    assert len(lengths) >= 3, "items of several lengths: prefixes are shared and items end at several depths"
+    teacher = score_items(model, tok, batch, trie=False)
+    assert torch.allclose(score_items(model, tok, batch), teacher, atol=1e-5)
+    with torch.no_grad():  # prompts split into groups of one
+        hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+        grouped = trie_item_scores(model, hidden, batch.attention_mask,
+                                   TrieTable.build(item_sequences(tok), tok.vocab_size), row_budget=1)
+    assert torch.allclose(grouped, teacher, atol=1e-5)
+
+
+@pytest.mark.parametrize(("n_items", "beams", "constrained"),
+                         [(6, 20, True), (6, 3, False), (150, 20, True), (150, 20, False), (150, 2, True),
+                          (40, 5, True), (40, 5, False)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_beam_search_replay_returns_generates_sequences(digit_sp, n_items, beams, constrained, seed) -> None:
+    """The replay equals transformers' beam search token for token, with the trie and without, on
+    catalogues smaller than the beams (where transformers fills slots with junk) and larger."""
+    from transformers.modeling_outputs import BaseModelOutput
+
+    from pap_rec_core.rlm.decoding import TrieTable, beam_search_sequences
+    from pap_rec_core.rlm.ranking import item_sequences
+
+    tok, model, batch = _digit_setup(digit_sp, n_items, seed)
+    seqs = item_sequences(tok)
+    trie, longest, ret = ItemTrie(seqs), max(len(s) for s in seqs), min(beams, 10)
+    with torch.no_grad():
+        hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+        ref = model.t5.generate(
+            encoder_outputs=BaseModelOutput(last_hidden_state=hidden), attention_mask=batch.attention_mask,
+            num_beams=beams, num_return_sequences=ret, max_new_tokens=longest, early_stopping=True, do_sample=False,
+            prefix_allowed_tokens_fn=(lambda b, ids: trie.allowed(ids.tolist()[1:])) if constrained else None,
+            decoder_start_token_id=PAD_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID).view(5, ret, -1)
+        got = beam_search_sequences(model, hidden, batch.attention_mask, beams, ret, longest,
+                                    TrieTable.build(seqs, tok.vocab_size) if constrained else None)
+    assert torch.equal(got[:, :, : ref.shape[2]], ref)
+    assert (got[:, :, ref.shape[2]:] == EOS_ID).all()  # (transformers cuts the fill after the longest output)
+
+
+def test_beam_lists_keep_items_shorter_than_the_longest_output(digit_sp) -> None:
+    """transformers fills a hypothesis shorter than the longest returned one with </s>: the reading stops at
+    the first </s>, so short items are not dropped (20 beams over 150 valid items: 5 items per list)."""
+    from pap_rec_core.rlm.ranking import beam_top_items, item_sequences
+
+    tok, model, batch = _digit_setup(digit_sp, 150, seed=0)
+    lists = beam_rank(model, tok, batch, num_beams=20, top_n=5)
+    assert all(len(items) == 5 for items in lists)
+    lengths = {len(item_sequences(tok)[i]) for items in lists for i in items}
+    assert len(lengths) > 1, "the lists mix item lengths"
+    assert beam_top_items(model, tok, batch, num_beams=20, top_n=5) == lists
+
+
+def test_trie_table_steps_and_masks_as_the_item_trie() -> None:
+    from pap_rec_core.rlm.decoding import INVALID, TrieTable
+
+    seqs = [(5, 6, 1), (5, 7, 1), (8, 1)]
+    table, trie = TrieTable.build(seqs, vocab=10), ItemTrie(seqs)
+    for prefix in ([], [5], [5, 6], [5, 6, 1], [8, 1], [9], [5, 9, 1], [8, 1, 0]):
+        node = torch.zeros(1, dtype=torch.long)
+        for t in prefix:
+            node = table.step(node, torch.tensor([t]))
+        allowed = torch.nonzero(table.allowed_mask(node, 10)[0] == 0).flatten().tolist()
+        assert allowed == sorted(trie.allowed(prefix)), prefix
+    assert table.step(torch.tensor([0]), torch.tensor([9])).item() == INVALID
+    for item, seq in enumerate(seqs):  # each item's </s> node is where its tokens lead
+        node = torch.zeros(1, dtype=torch.long)
+        for t in seq:
+            node = table.step(node, torch.tensor([t]))
+        assert table.item_leaf[item] == node.item() and table.depth[node.item()] == len(seq)

@@ -30,7 +30,7 @@ from pap_rec_core.prompts.templates import get_template
 from pap_rec_core.rlm.batching import encode_batch
 from pap_rec_core.rlm.checkpoint import RLMBundle
 from pap_rec_core.rlm.model import RecLM
-from pap_rec_core.rlm.ranking import beam_rank, exact_scores_for_targets, score_items
+from pap_rec_core.rlm.ranking import beam_top_items, exact_scores_for_targets, score_items
 from pap_rec_core.rlm.tokenizer import RecTokenizer
 
 PromptFn = Callable[[int, np.ndarray, "np.ndarray | None"], list[Part]]  # (user, history, candidates) -> parts
@@ -94,7 +94,7 @@ def evaluate_render(bundle: RLMBundle, split: Split, stage: Stage | str, render:
         ranked: list[list[int]] = []
         for s in tqdm(range(0, len(users), batch_size), disable=not progress, desc=f"beam {system}"):
             prompts = [render(int(u), split.history(int(u), stage), None) for u in users[s : s + batch_size]]
-            ranked.extend(beam_rank(model, tok, encode_batch(tok, prompts)))
+            ranked.extend(beam_top_items(model, tok, encode_batch(tok, prompts)))  # beam_rank's lists, no generate
         return evaluate_ranked_lists(split, stage, ranked, system=system, config=config, users=users)
     if method not in ("exact", "first-token"):
         raise ValueError(f"unknown ranking method {method!r} (exact, first-token or beam)")

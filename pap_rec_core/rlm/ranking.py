@@ -16,11 +16,13 @@
 from __future__ import annotations
 
 from typing import Sequence
+from weakref import WeakKeyDictionary
 
 import torch
 import torch.nn.functional as F
 
 from pap_rec_core.rlm.batching import EncodedBatch
+from pap_rec_core.rlm.decoding import TrieTable, beam_search_sequences, first_step, trie_item_scores
 from pap_rec_core.rlm.model import RecLM
 from pap_rec_core.rlm.tokenizer import EOS_ID, PAD_ID, RecTokenizer
 
@@ -30,12 +32,34 @@ def item_sequences(tokenizer: RecTokenizer) -> list[tuple[int, ...]]:
     return [tokenizer.item_target_ids(i) for i in range(len(tokenizer.item_texts))]
 
 
+_TRIES: "WeakKeyDictionary[RecTokenizer, dict]" = WeakKeyDictionary()
+
+
+def trie_table(tokenizer: RecTokenizer, vocab: int) -> TrieTable:
+    """The tokenizer's item-id trie as arrays (built once per tokenizer and model vocabulary size)."""
+    built = _TRIES.setdefault(tokenizer, {})
+    if vocab not in built:
+        built[vocab] = TrieTable.build(item_sequences(tokenizer), vocab)
+    return built[vocab]
+
+
+def item_trie(tokenizer: RecTokenizer) -> "ItemTrie":
+    """The tokenizer's :class:`ItemTrie` (built once per tokenizer)."""
+    built = _TRIES.setdefault(tokenizer, {})
+    if "trie" not in built:
+        built["trie"] = ItemTrie(item_sequences(tokenizer))
+    return built["trie"]
+
+
 @torch.no_grad()
 def score_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, include_eos: bool = True,
-                item_chunk: int = 2048, candidates: torch.Tensor | None = None) -> torch.Tensor:
+                item_chunk: int = 2048, candidates: torch.Tensor | None = None, trie: bool = True) -> torch.Tensor:
     """(B, I) log-likelihood of every item for every prompt (float32, on CPU); with ``candidates`` (a
     (B, C) tensor of item indices) only those items are scored and the result is (B, C) — the direct
-    task ranks 100 candidates, so exact scoring need not run the decoder for every item."""
+    task ranks 100 candidates, so exact scoring need not run the decoder for every item. Digit-text
+    items (every item, ``trie``): walked on the item-id trie (:func:`~pap_rec_core.rlm.decoding.trie_item_scores`,
+    shared prefixes and encoder keys run once per prompt); ``trie=False`` or ``candidates``: teacher
+    forcing of each item's tokens (the reference engine's way)."""
     device = next(model.parameters()).device
     batch = batch.to(device)
     hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)  # (B, T, D)
@@ -43,7 +67,7 @@ def score_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, incl
     cands = None if candidates is None else torch.as_tensor(candidates, dtype=torch.long, device=device)
     if tokenizer.item_tokens:
         start, stop = tokenizer.item_token_range()
-        step = _first_step(model, hidden, batch.attention_mask)  # its cache serves the second steps
+        step = first_step(model, hidden, batch.attention_mask)  # its cache serves the second steps
         scores = F.log_softmax(step.logits[:, -1].float(), dim=-1)[:, start:stop]  # (B, I)
         if not include_eos:
             scores = torch.log_softmax(scores, dim=-1)  # first step, renormalised over item tokens
@@ -52,6 +76,9 @@ def score_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, incl
             cands = torch.arange(stop - start, device=device).expand(bsz, -1)
         eos = _eos_after_items(model, hidden, batch.attention_mask, cands + start, item_chunk, first=step)
         return (scores.gather(1, cands) + eos).cpu()
+    if cands is None and trie:
+        return trie_item_scores(model, hidden, batch.attention_mask,
+                                trie_table(tokenizer, model.t5.config.vocab_size)).cpu()
     sequences = item_sequences(tokenizer)
     if cands is None:
         return _score_sequences(model, hidden, batch.attention_mask, sequences, item_chunk).cpu()
@@ -83,7 +110,7 @@ def exact_scores_for_targets(model: RecLM, tokenizer: RecTokenizer, batch: Encod
     hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
     bsz = hidden.shape[0]
     start, stop = tokenizer.item_token_range()
-    step = _first_step(model, hidden, batch.attention_mask)  # its cache serves both second-step calls
+    step = first_step(model, hidden, batch.attention_mask)  # its cache serves both second-step calls
     first = F.log_softmax(step.logits[:, -1].float(), dim=-1)[:, start:stop]  # (B, I)
     tgt = torch.as_tensor(targets, dtype=torch.long, device=device)
     rows = torch.arange(bsz, device=device)
@@ -116,13 +143,6 @@ def _eos_after_items(model: RecLM, hidden, mask, item_tokens: torch.Tensor, pair
                            first=first).view(bsz, n_items)
 
 
-def _first_step(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor):
-    """transformers' first decoder step (the start token) over the prompts: ``.logits`` (B, 1, V) and the
-    ``.cache`` every second step reads."""
-    return model.t5(encoder_outputs=(hidden,), attention_mask=mask, use_cache=True,
-                    decoder_input_ids=torch.full((hidden.shape[0], 1), PAD_ID, device=hidden.device))
-
-
 def eos_after_pairs(model: RecLM, hidden, mask, rows: torch.Tensor, item_tokens: torch.Tensor,
                     pair_chunk: int = 4096, first=None) -> torch.Tensor:
     """(P,) log p(</s> | start, item) for (prompt row, item token) pairs.
@@ -131,13 +151,13 @@ def eos_after_pairs(model: RecLM, hidden, mask, rows: torch.Tensor, item_tokens:
     T5's decoder applied by hand to the one new position (:func:`_second_step_logits`), so the pairs of a
     prompt share its cached cross-attention keys and values instead of each getting a copy. The
     full-vocabulary normaliser of the second step remains the dominant cost. Tested equal to running
-    transformers' decoder on ``[start, item]``. ``first``: that first step (:func:`_first_step`) when the
+    transformers' decoder on ``[start, item]``. ``first``: that first step (:func:`~pap_rec_core.rlm.decoding.first_step`) when the
     caller has it already.
     """
     out = torch.empty(len(rows), device=hidden.device)
     if not len(rows):
         return out
-    first = first if first is not None else _first_step(model, hidden, mask)
+    first = first if first is not None else first_step(model, hidden, mask)
     rows = torch.as_tensor(rows, device=hidden.device)
     order = torch.argsort(rows, stable=True)  # row-major: a prompt's pairs are contiguous
     rows_sorted, tokens_sorted = rows[order], torch.as_tensor(item_tokens, device=hidden.device)[order]
@@ -226,7 +246,7 @@ def first_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch,
     batch = batch.to(device)
     hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
     start, stop = tokenizer.item_token_range()
-    step = _first_step(model, hidden, batch.attention_mask)
+    step = first_step(model, hidden, batch.attention_mask)
     first = F.log_softmax(step.logits[:, -1].float(), dim=-1)[:, start:stop]
     lp1, items = torch.topk(first, min(num_beams, stop - start), dim=-1)
     return batch, hidden, first, lp1, items, step
@@ -244,9 +264,18 @@ def beam_top_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, n
     (every hypothesis has the same length, so the length penalty does not reorder them). Here: one
     decoder step, a top-``num_beams``, and the second step for those items only. ``constrained=False``
     (plain ``generate``, the public PAP-REC code) follows transformers' beam search over the whole
-    vocabulary instead (:func:`_plain_two_step_beams`). Tested to give ``beam_rank``'s lists."""
+    vocabulary instead (:func:`_plain_two_step_beams`). Digit-text items: transformers' beam search replayed
+    with shared encoder keys and per-beam decoder caches (:func:`~pap_rec_core.rlm.decoding.beam_search_sequences`).
+    Tested to give ``beam_rank``'s lists."""
     if not tokenizer.item_tokens:
-        raise ValueError("beam_top_items needs single-token items; use beam_rank for digit-text items")
+        device = next(model.parameters()).device
+        batch = batch.to(device)
+        hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+        table = trie_table(tokenizer, model.t5.config.vocab_size)
+        seqs = beam_search_sequences(model, hidden, batch.attention_mask, num_beams, min(top_n, num_beams),
+                                     int(table.depth.max()), table if constrained else None)
+        return _read_lists(item_trie(tokenizer), seqs.reshape(-1, seqs.shape[-1]).tolist(),
+                           hidden.shape[0], min(top_n, num_beams))
     if not constrained:
         return _plain_two_step_beams(model, tokenizer, batch, num_beams, top_n)
     batch, hidden, first, lp1, items, step = first_step_beams(model, tokenizer, batch, num_beams)
@@ -273,7 +302,7 @@ def _plain_two_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedB
     batch = batch.to(device)
     hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
     bsz = hidden.shape[0]
-    first = _first_step(model, hidden, batch.attention_mask)
+    first = first_step(model, hidden, batch.attention_mask)
     lp1 = F.log_softmax(first.logits[:, -1].float(), dim=-1)  # (B, V)
     keep = 2 * num_beams
     top1, tok1 = torch.topk(lp1, keep, dim=-1)  # (B, 2k), best first
@@ -352,14 +381,19 @@ def beam_rank(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_be
         prefix_allowed_tokens_fn=allowed if constrained else None, early_stopping=True, do_sample=False,
         decoder_start_token_id=PAD_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID,
     )
-    per = min(top_n, num_beams)
+    return _read_lists(trie, out.tolist(), hidden.shape[0], min(top_n, num_beams))
+
+
+def _read_lists(trie: ItemTrie, sequences: list[list[int]], n_prompts: int, per: int) -> list[list[int]]:
+    """Item lists from ``generate``'s output rows (``per`` per prompt, best first): a row's tokens after the
+    start token up to its first ``</s>`` (pads dropped; transformers fills a hypothesis shorter than the
+    longest with ``</s>``) are an item if the trie knows them; invalid outputs and repeats are dropped."""
     ranked: list[list[int]] = []
-    for b in range(hidden.shape[0]):
+    for b in range(n_prompts):
         items: list[int] = []
-        for seq in out[b * per : (b + 1) * per].tolist():
+        for seq in sequences[b * per : (b + 1) * per]:
             toks = [t for t in seq[1:] if t != PAD_ID]
-            if not toks or toks[-1] != EOS_ID:
-                toks = toks + [EOS_ID]
+            toks = toks[: toks.index(EOS_ID) + 1] if EOS_ID in toks else toks + [EOS_ID]
             item = trie.item_of.get(tuple(toks))
             if item is not None and item not in items:
                 items.append(item)

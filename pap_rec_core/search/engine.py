@@ -16,10 +16,11 @@ What differs between the tasks (sequential, direct, explanation) — their users
 surrogate — comes from one :class:`~pap_rec_core.search.tasks.SearchTask`; this module only runs rounds.
 
 Two engines take the same decisions: ``fast`` scores the k candidates of a slot in one batched pass
-over prompts tokenised once (:mod:`pap_rec_core.search.slots`) and computes the beam surrogate of
-single-token items without ``generate`` (:func:`~pap_rec_core.rlm.ranking.beam_top_items`);
-``reference`` follows the paper's code step by step — every candidate is rendered, tokenised and
-scored on its own, the beam surrogate by transformers' ``generate``. Randomness (initial
+over prompts tokenised once (:mod:`pap_rec_core.search.slots`), computes the beam surrogate without
+``generate`` (:func:`~pap_rec_core.rlm.ranking.beam_top_items`, same lists) and scores digit-text items
+on the item trie; ``reference`` follows the paper's code step by step — every candidate is rendered,
+tokenised and scored on its own, the beam surrogate by transformers' ``generate``, exact scores by
+teacher forcing every item. Randomness (initial
 tokens, slot order, training samples) comes from generators seeded by (seed, iteration, purpose), so an
 iteration depends only on the state before it: that is what makes ``resume`` exact.
 """

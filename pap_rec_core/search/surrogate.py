@@ -50,20 +50,21 @@ def surrogate_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedB
                      history_mask: np.ndarray | None, ranking: str = "first-token", generate: bool = True, *,
                      constrained: bool = True, likelihood: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``(values, loglik)``, each (B,) float64, for prompts ``batch`` with validation ``targets``.
-    ``generate=False`` (the fast engine) computes the beam surrogate of single-token items without
-    ``generate`` (:func:`~pap_rec_core.rlm.ranking.beam_top_items`, same lists) and their exact ranking
-    with second decoder steps only for items above the target
-    (:func:`~pap_rec_core.rlm.ranking.exact_scores_for_targets`, same ranks). ``constrained=False``: the
+    ``generate=False`` (the fast engine) computes the beam surrogate without ``generate``
+    (:func:`~pap_rec_core.rlm.ranking.beam_top_items`, same lists; for single-token items, under the trie,
+    the target's rank alone: :func:`beam_target_ranks`), the exact ranking of single-token items with second
+    decoder steps only for items above the target (:func:`~pap_rec_core.rlm.ranking.exact_scores_for_targets`,
+    same ranks) and that of digit-text items on the item trie (shared prefixes once); the reference engine
+    (``generate=True``) calls ``generate`` and teacher-forces every item. ``constrained=False``: the
     beam search is plain ``generate`` over the whole vocabulary (the public code), not held to valid item
     ids. ``likelihood=False``: the beam surrogate's likelihood is not computed when nothing uses it (the
     reference engine then returns zeros; the fast one gets it for free)."""
     if kind == "beam":
-        fast = bool(tok.item_tokens) and not generate
-        if fast and constrained:
+        if not generate and tok.item_tokens and constrained:
             ranks, lik = beam_target_ranks(model, tok, batch, targets, history_mask, num_beams=20, top_n=5)
         else:
-            lists = (beam_top_items(model, tok, batch, num_beams=20, top_n=5, constrained=False) if fast
-                     else beam_rank(model, tok, batch, num_beams=20, top_n=5, constrained=constrained))
+            lists = (beam_top_items(model, tok, batch, num_beams=20, top_n=5, constrained=constrained)
+                     if not generate else beam_rank(model, tok, batch, num_beams=20, top_n=5, constrained=constrained))
             exclude = None if history_mask is None else [set(np.flatnonzero(row).tolist()) for row in history_mask]
             ranks = ranks_from_lists(lists, targets, exclude)
             lik = (score_items(model, tok, batch, candidates=torch.as_tensor(targets)[:, None]).numpy()[:, 0]
@@ -73,7 +74,7 @@ def surrogate_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedB
         # the fast engine: the same target ranks and likelihoods, second steps only for items above the target
         scores = exact_scores_for_targets(model, tok, batch, targets, history_mask).numpy()
     else:
-        scores = score_items(model, tok, batch, include_eos=ranking == "exact").numpy()
+        scores = score_items(model, tok, batch, include_eos=ranking == "exact", trie=not generate).numpy()
     lik = scores[np.arange(len(targets)), targets].astype(np.float64)
     if kind == "likelihood":
         return lik, lik
