@@ -324,3 +324,35 @@ def test_cli_search_user_ids_and_resume(disk_rlm_dir, tmp_path, capsys) -> None:
     assert "user_ids" in capsys.readouterr().err
     assert main([*args[:-1], str(tmp_path / "r2"), "--user-ids", "u5,nobody"]) == 2
     assert "unknown user id 'nobody'" in capsys.readouterr().err
+
+
+def test_search_runs_on_a_p5_checkpoint_with_more_embeddings_than_pieces(toy_digit_rlm, toy_split, tmp_path) -> None:
+    """T5 pads its 32,100 pieces to 32,128 embeddings: a P5 checkpoint read by load_p5_checkpoint has more
+    embedding rows than its tokenizer has tokens; slots never take the extra rows, and the search runs."""
+    from dataclasses import replace as dc_replace
+
+    import torch
+
+    from pap_rec_core.rlm import RecLM, load_p5_checkpoint
+    from pap_rec_core.rlm.checkpoint import reclm_to_p5_state_dict
+
+    tok, small = toy_digit_rlm.tokenizer, toy_digit_rlm.model
+    big = RecLM(dc_replace(small.config, vocab_size=tok.vocab_size + 28))
+    state = small.state_dict()
+    for key, value in big.state_dict().items():
+        if value.shape != state[key].shape:  # the embedding rows (and the tied output rows): pad
+            padded = value.clone()
+            padded[: state[key].shape[0]] = state[key]
+            state[key] = padded
+    torch.save(reclm_to_p5_state_dict(state), tmp_path / "p5.pth")
+    tok.save(tmp_path / "t5tok")
+    (tmp_path / "t5tok" / "rec_tokenizer.json").unlink()  # a plain T5 tokenizer directory
+    bundle = load_p5_checkpoint(tmp_path / "p5.pth", tmp_path / "t5tok", item_texts=list(tok.item_texts),
+                                user_texts=list(tok.user_texts), device="cpu")
+    assert bundle.model.token_embeddings.weight.shape[0] == tok.vocab_size + 28
+    cfg = SearchConfig(**{**CFG.to_dict(), "surrogate": "beam", "iterations": 1, "max_users": 8})
+    search = PapRecSearch(bundle, toy_split, cfg)
+    assert not search.allowed[tok.vocab_size:].any() and search.allowed.shape[0] == tok.vocab_size + 28
+    events = list(search.events())
+    assert events[-1].event == "finished"
+    assert all(t < tok.vocab_size for t in events[-1].shared)

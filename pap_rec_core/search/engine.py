@@ -126,9 +126,12 @@ class PapRecSearch:
         else:
             self.users = users[: config.max_users] if config.max_users else users
         trained_here = "train_config" in (bundle.metadata or {})
-        self.allowed = torch.as_tensor(allowed_token_mask(self.tok, split.data, config.exclude_untrained and trained_here))
-        self.allowed_ids = [int(i) for i in torch.nonzero(self.allowed).flatten()]
         self.embedding = self.model.token_embeddings.weight.detach()
+        allowed = allowed_token_mask(self.tok, split.data, config.exclude_untrained and trained_here)
+        # a P5 checkpoint has more embedding rows than its tokenizer has pieces (T5: 32,128 for 32,100)
+        self.allowed = torch.zeros(len(self.embedding), dtype=torch.bool)
+        self.allowed[: len(allowed)] = torch.as_tensor(allowed)
+        self.allowed_ids = [int(i) for i in torch.nonzero(self.allowed).flatten()]
         self.rank, self.world = rank_and_world()
         self.mine = np.arange(len(self.users))[self.rank :: self.world]  # this process's users
         valid_rows = self.task.validation_rows(self.users)
