@@ -23,6 +23,7 @@ import pandas as pd
 from pap_rec_core.data.errors import UnknownUserError
 from pap_rec_core.data.split import NO_TARGET, Split, Stage
 from pap_rec_core.evaluation.evaluator import EvaluationConfig, EvaluationResult, compare
+from pap_rec_core.evaluation.systems import manual_label, pap_rec_label
 from pap_rec_core.prompts.templates import paper_templates
 from pap_rec_core.rlm.batching import encode_batch
 from pap_rec_core.rlm.checkpoint import RLMBundle
@@ -34,13 +35,18 @@ def run_prompts(result, bundle: RLMBundle) -> dict[str, PromptFn]:
     """The prompts a run is compared on, by label: the manual template of its task, its shared tokens
     alone (when it also has personal ones), and the automatic prompt it found."""
     seen, _ = paper_templates(result.config.task)
-    prompts = {f"manual {seen}": prompt_fn(PromptSpec.parse(f"manual:{seen}"), bundle.tokenizer,
-                                           result.config.max_history)}
+    prompts = {manual_label(seen): prompt_fn(PromptSpec.parse(f"manual:{seen}"), bundle.tokenizer,
+                                             result.config.max_history)}
+    shared_label, full_label = run_labels(result.config)
     if result.config.n_personal and result.config.n_shared:
-        prompts["auto shared"] = run_prompt_fn(result, bundle.tokenizer, personal=False)
-    label = "auto personalised" if result.config.n_personal else "auto shared"
-    prompts[label] = run_prompt_fn(result, bundle.tokenizer)
+        prompts[shared_label] = run_prompt_fn(result, bundle.tokenizer, personal=False)
+    prompts[full_label] = run_prompt_fn(result, bundle.tokenizer)
     return prompts
+
+
+def run_labels(config) -> tuple[str, str]:
+    """A run's two system names: its shared tokens alone, and the whole prompt it found."""
+    return (pap_rec_label(config.n_shared), pap_rec_label(config.n_shared, config.n_personal))
 
 
 @dataclass(frozen=True, eq=False)
@@ -193,9 +199,10 @@ def personal_token_effects(cmp: RunComparison, bundle: RLMBundle, split: Split, 
     personal tokens, the target's rank under both prompts, how many of the shared prompt's top-10 items
     stayed in the top-10, the test item's genres and the user's most frequent history genres (where the
     dataset has genres). Empty for a run without both shared and personal slots."""
-    if "auto shared" not in cmp.results or "auto personalised" not in cmp.results:
+    shared_label, full_label = run_labels(result.config)
+    if not result.config.n_personal or shared_label not in cmp.results or full_label not in cmp.results:
         return pd.DataFrame()
-    shared, personal = cmp.results["auto shared"], cmp.results["auto personalised"]
+    shared, personal = cmp.results[shared_label], cmp.results[full_label]
     delta = personal.per_user[metric] - shared.per_user[metric]
     order = np.argsort(-delta, kind="stable")
     picks = [i for i in order[:n] if delta[i] > 0] + [i for i in order[::-1][:n] if delta[i] < 0]
@@ -209,7 +216,7 @@ def personal_token_effects(cmp: RunComparison, bundle: RLMBundle, split: Split, 
         top = {name: user_recommendations(bundle, split, cmp.prompts[name], u, system=name, task=cmp.task,
                                           stage=cmp.stage, exact=cmp.method == "exact",
                                           eval_users=shared.users).items["item"].tolist()
-               for name in ("auto shared", "auto personalised")}
+               for name in (shared_label, full_label)}
         hist = split.history(u, cmp.stage)
         counts: dict[str, int] = {}
         for item in hist:
@@ -220,7 +227,7 @@ def personal_token_effects(cmp: RunComparison, bundle: RLMBundle, split: Split, 
             "personal tokens": " ".join(tok.token_text(t) for t in result.personal[row_of[u]]),
             "rank (shared only)": shared.ranks[i], "rank (with personal)": personal.ranks[i],
             f"Δ {metric}": float(delta[i]),
-            "top-10 kept": len(set(top["auto shared"]) & set(top["auto personalised"])),
+            "top-10 kept": len(set(top[shared_label]) & set(top[full_label])),
             "test item genres": ", ".join(genre_sets[int(split.targets(cmp.stage)[u])]),
             "history's top genres": ", ".join(g for g, _ in sorted(counts.items(), key=lambda x: -x[1])[:3]),
         })

@@ -24,6 +24,7 @@ import pandas as pd
 from pap_rec_core.data.split import Stage
 from pap_rec_core.evaluation.evaluator import EvaluationConfig, EvaluationResult, results_table
 from pap_rec_core.evaluation.metrics import PAPER_METRICS
+from pap_rec_core.evaluation.systems import manual_label, pap_rec_label
 from pap_rec_core.findings import FindingsConfig, shared_prompts_scored, surrogate_correlation
 from pap_rec_core.prompts.templates import paper_templates
 
@@ -241,11 +242,12 @@ class Experiment:
         from pap_rec_core.scoring import run_prompt_fn
 
         seen, unseen = paper_templates(task)
-        results = {f"manual {seen}": self.evaluate(f"manual:{seen}", label=f"manual {seen}"),
-                   f"manual {unseen} (unseen)": self.evaluate(f"manual:{unseen}", label=f"manual {unseen} (unseen)")}
+        results = {manual_label(seen): self.evaluate(f"manual:{seen}", label=manual_label(seen)),
+                   manual_label(unseen, unseen=True): self.evaluate(f"manual:{unseen}",
+                                                                    label=manual_label(unseen, unseen=True))}
         for n in self.budget.personal_counts:
             run = self.search(task, n_personal=n)
-            label = f"PAP-REC {run.config.n_shared} shared" + (f" + {n} personal" if n else "")
+            label = pap_rec_label(run.config.n_shared, n)
             results[label] = self.evaluate(run_prompt_fn(run, self.bundle.tokenizer), task, label)
         return results
 

@@ -37,6 +37,7 @@ import pandas as pd
 
 from pap_rec_core.configs import known_fields
 from pap_rec_core.evaluation.metrics import PAPER_METRICS
+from pap_rec_core.evaluation.systems import manual_label, pap_rec_label
 from pap_rec_core.prompts.templates import paper_templates
 
 if TYPE_CHECKING:
@@ -150,11 +151,11 @@ class Arm:
     rule: str = "strict"
     holdout: int = 0
 
-    def label(self, n_shared: int) -> str:
-        text = f"auto, {n_shared} shared + {self.n_personal} personal"
-        if self.n_personal and (self.rule != "strict" or self.holdout):
-            text += f" ({self.rule}" + (f", holdout {self.holdout}" if self.holdout else "") + ")"
-        return text if self.task == "sequential" else f"{text}, direct task"
+    def label(self, n_shared: int, **seeds) -> str:
+        """The arm's system name (``seed=`` one seed, ``seeds=`` the mean of that many)."""
+        qualified = self.n_personal and (self.rule != "strict" or self.holdout)
+        return pap_rec_label(n_shared, self.n_personal, rule=self.rule if qualified else None,
+                             holdout=self.holdout if qualified else 0, task=self.task, **seeds)
 
     @property
     def base(self) -> "Arm":
@@ -211,11 +212,11 @@ def compute_findings(bundle, split, config: FindingsConfig, runs_dir: str | Path
                                      config=econf, users=users)
     results["Markov"] = evaluate_scorer(split, "test", chain.scorer(split, "test"), system=chain.name,
                                         config=econf, users=users)
-    labels = {f"manual:{seen}": f"manual {seen}", f"manual:{unseen}": f"manual {unseen} (unseen)",
-              f"manual:{direct_seen}": f"manual {direct_seen} (direct task)", "Pop": "Pop", "Markov": chain.name}
+    labels = {f"manual:{seen}": manual_label(seen), f"manual:{unseen}": manual_label(unseen, unseen=True),
+              f"manual:{direct_seen}": manual_label(direct_seen, task="direct"), "Pop": "Pop", "Markov": chain.name}
     task_of = {f"manual:{direct_seen}": "direct"}
     for (arm, seed), (d, _, _) in runs.items():
-        labels[f"run:{d}"] = f"{arm.label(config.n_shared)}, seed {seed}"
+        labels[f"run:{d}"] = arm.label(config.n_shared, seed=seed)
         task_of[f"run:{d}"] = arm.task
 
     per_user = {k: r.per_user for k, r in results.items()}  # metric -> (U,) per system
@@ -225,7 +226,7 @@ def compute_findings(bundle, split, config: FindingsConfig, runs_dir: str | Path
             key = f"mean:{arm.task}:p{arm.n_personal}:{arm.rule}:h{arm.holdout}"
             per_user[key] = {m: np.mean([results[f"run:{runs[arm, s][0]}"].per_user[m] for s in seeds], axis=0)
                              for m in KEYS}
-            labels[key] = f"{arm.label(config.n_shared)}, mean of {len(seeds)} seeds"
+            labels[key] = arm.label(config.n_shared, seeds=len(seeds))
             task_of[key], mean_key[arm] = arm.task, key
 
     def diff(a: str, b: str, metric: str = "ndcg@10") -> list[float]:
@@ -451,11 +452,11 @@ def _claims(config: FindingsConfig, by_spec, arm_key, arms, runs, recbole, corre
     if shared_only:
         d = shared_only["ndcg@10 diff"]
         claims.append({"claim": "1. automatic prompts beat manual ones", "row": shared_only["prompt"],
-                       "vs": f"manual {paper_templates('sequential')[0]}", "diff": d, "answer": verdict(d)})
+                       "vs": manual_label(paper_templates('sequential')[0]), "diff": d, "answer": verdict(d)})
     direct = next((a for a in arms if a.task == "direct"), None)
     if direct and by_spec.get(arm_key(direct)):
         row = by_spec[arm_key(direct)]
-        claims.append({"claim": "1b. ... on the direct task", "row": row["prompt"], "vs": f"manual {paper_templates('direct')[0]}",
+        claims.append({"claim": "1b. ... on the direct task", "row": row["prompt"], "vs": manual_label(paper_templates('direct')[0], task="direct"),
                        "diff": row["ndcg@10 diff"], "answer": verdict(row["ndcg@10 diff"])})
     if personal and shared_only:
         head = next((a for a in personal if a.n_personal == 1 and a.rule == config.personal_rule

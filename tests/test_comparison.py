@@ -26,18 +26,18 @@ def runs(toy_rlm, toy_split, tmp_path_factory):
 def test_population_comparison_matches_the_evaluator(toy_rlm, toy_split, runs):
     root, seq, _ = runs
     cmp = compare_run(toy_rlm, toy_split, seq)
-    assert list(cmp.results) == ["manual 2-3", "auto shared", "auto personalised"]
+    assert list(cmp.results) == ["manual 2-3", "PAP-REC 2 shared", "PAP-REC 2 shared + 1 personal"]
     users = cmp.results["manual 2-3"].users
     assert sorted(users) == sorted(seq.users)  # the run's 12 users
     manual = evaluate_rlm(toy_rlm, toy_split, "test", "manual:2-3", method="first-token", users=users)
     np.testing.assert_array_equal(cmp.results["manual 2-3"].ranks, manual.ranks)
     auto = evaluate_rlm(toy_rlm, toy_split, "test", f"run:{root / 'seq'}", method="first-token", users=users)
-    np.testing.assert_array_equal(cmp.results["auto personalised"].ranks, auto.ranks)
+    np.testing.assert_array_equal(cmp.results["PAP-REC 2 shared + 1 personal"].ranks, auto.ranks)
     table = cmp.table()
     assert set(table.system) == set(cmp.results) and (table.ci_low <= table["mean"]).all()
     paired = cmp.paired()
-    assert set(paired.system) == {"auto shared", "auto personalised"}
-    np.testing.assert_allclose(cmp.improvement("auto personalised"),
+    assert set(paired.system) == {"PAP-REC 2 shared", "PAP-REC 2 shared + 1 personal"}
+    np.testing.assert_allclose(cmp.improvement("PAP-REC 2 shared + 1 personal"),
                                auto.per_user["ndcg@10"] - manual.per_user["ndcg@10"])
     with pytest.raises(UnknownUserError, match="was not searched"):
         compare_run(toy_rlm, toy_split, seq, users=np.array([int(toy_split.eval_users[-1])]))
@@ -82,11 +82,11 @@ def test_personal_token_effects_name_the_users_moved_most(toy_rlm, toy_split, ru
     _, result, direct = runs
     cmp = compare_run(toy_rlm, toy_split, result)
     frame = personal_token_effects(cmp, toy_rlm, toy_split, result, n=2)
-    delta = cmp.improvement("auto personalised") - cmp.improvement("auto shared")
+    delta = cmp.improvement("PAP-REC 2 shared + 1 personal") - cmp.improvement("PAP-REC 2 shared")
     assert len(frame) == min(2, (delta > 0).sum()) + min(2, (delta < 0).sum())
     for r in frame.itertuples(index=False):
         u = toy_split.data.user_index(r.user)
-        i = list(cmp.results["auto shared"].users).index(u)
+        i = list(cmp.results["PAP-REC 2 shared"].users).index(u)
         assert r[4] == pytest.approx(delta[i])  # Δ ndcg@10, personalised minus shared-only
         row = list(result.users).index(u)
         assert r[1] == " ".join(toy_rlm.tokenizer.token_text(t) for t in result.personal[row])
@@ -113,3 +113,17 @@ def test_progress_follows_the_rankings_and_chunking_changes_nothing(toy_rlm, toy
         for name in whole.results:
             np.testing.assert_array_equal(chunked.results[name].users, whole.results[name].users)
             np.testing.assert_array_equal(chunked.results[name].ranks, whole.results[name].ranks)
+
+
+def test_system_names_follow_one_scheme() -> None:
+    from pap_rec_core.evaluation.systems import manual_label, pap_rec_label
+
+    assert manual_label("2-3") == "manual 2-3"
+    assert manual_label("2-13", unseen=True) == "manual 2-13 (unseen)"
+    assert manual_label("5-7", task="direct") == "manual 5-7, direct task"
+    assert pap_rec_label(5) == "PAP-REC 5 shared"
+    assert pap_rec_label(5, 1) == "PAP-REC 5 shared + 1 personal"
+    assert pap_rec_label(5, 1, rule="likelihood-tiebreak", seeds=3) == \
+        "PAP-REC 5 shared + 1 personal (likelihood-tiebreak), mean of 3 seeds"
+    assert pap_rec_label(5, 1, rule="strict", holdout=3, task="direct", seed=2) == \
+        "PAP-REC 5 shared + 1 personal (strict, holdout 3), direct task, seed 2"

@@ -167,7 +167,7 @@ def test_comparison_page_and_every_export(disk_rlm_dir, demo_runs, chromium):
     at = make_app(disk_rlm_dir, demo_runs, nav="Compare")
     assert not at.exception, at.exception
     table = at.dataframe[0].value  # the comparison table comes first
-    assert list(table["system"]) == ["manual 2-3", "auto shared", "auto personalised"]
+    assert list(table["system"]) == ["manual 2-3", "PAP-REC 5 shared", "PAP-REC 5 shared + 1 personal"]
     assert {"ndcg@10", "ndcg@10 95% CI"} <= set(table.columns)
     at.sidebar.selectbox(key="user").set_value("u5").run()
     assert not at.exception, at.exception
