@@ -124,7 +124,7 @@ def main(argv=None) -> None:
     rate = matmul_rate(device=device) if device.type in ("cpu", "cuda") else None
     configs = {"reference": replace(config, batch_size=args.reference_batch), "fast": config}
     for name, cfg in configs.items():  # warm-up (first calls, allocator, kernels) outside the timings
-        run_engine(bundle, split, replace(cfg, max_users=8, user_ids=None), name)
+        run_engine(bundle, split, replace(cfg, max_users=min(8, args.users or 8), user_ids=None), name)
     walls: dict[str, list[float]] = {name: [] for name in configs}
     best_events: dict[str, list] = {}
     for repeat in range(args.repeats):  # alternate the order: neither engine always runs first
@@ -160,7 +160,7 @@ def main(argv=None) -> None:
              f"{args.personal} personal slot), protocol `{args.protocol}`, surrogate `{config.surrogate}`, histories up to {config.max_history} items, model `{model_dir}`, {result['device']}, "
              f"{result['threads']} threads, {result['date']}. Regenerate: `python benchmarks/search_speed.py "
              f"{' '.join(sys.argv[1:]) if argv is None else ' '.join(argv)}`.", "",
-             f"Both engines warmed up on 8 users first; {args.repeats} timed repeats in alternating order, the faster "
+             f"Both engines warmed up on {min(8, args.users or 8)} users first; {args.repeats} timed repeats in alternating order, the faster "
              "kept. Phases do not overlap: judge = the surrogate of the current tokens at the start of each round, "
              "gradient = the training-loss gradients, shared / personal candidates = scoring the top-k candidates, "
              "other = the rest (initial evaluation, setup, re-judging an accepted token).", "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -305,3 +306,28 @@ def test_trie_table_steps_and_masks_as_the_item_trie() -> None:
         for t in seq:
             node = table.step(node, torch.tensor([t]))
         assert table.item_leaf[item] == node.item() and table.depth[node.item()] == len(seq)
+
+
+def test_replayed_lists_with_targets_stop_early_and_keep_every_listed_target(digit_sp) -> None:
+    """A prompt whose target cannot be listed stops early; every other prompt's list is generate's, so the
+    target's rank is the same as in generate's list for every prompt (under the trie; plain beams of a
+    random model list no items, so there the ranks are compared only)."""
+    from pap_rec_core.evaluation.metrics import ranks_from_lists
+    from pap_rec_core.rlm.ranking import replayed_beam_lists
+
+    tok, model, batch = _digit_setup(digit_sp, 150, seed=3)
+    reference = beam_rank(model, tok, batch, num_beams=20, top_n=5)
+    assert all(len(items) == 5 for items in reference)
+    listed = [items[b] for b, items in enumerate(reference)]  # ranks 1..5
+    unlisted = [next(i for i in range(150) if i not in items) for items in reference]
+    for targets in (listed, unlisted):
+        lists, missed = replayed_beam_lists(model, tok, batch, 20, 5, True, targets=targets)
+        ranks = np.where(missed, np.inf, ranks_from_lists(lists, targets, None))
+        np.testing.assert_array_equal(ranks, ranks_from_lists(reference, targets, None))
+        for b, gone in enumerate(missed):
+            assert gone or lists[b] == reference[b]
+        assert (not any(missed)) if targets is listed else sum(missed) >= 3, "prompts stop early when out"
+    plain = beam_rank(model, tok, batch, num_beams=20, top_n=5, constrained=False)
+    lists, missed = replayed_beam_lists(model, tok, batch, 20, 5, False, targets=unlisted)
+    np.testing.assert_array_equal(np.where(missed, np.inf, ranks_from_lists(lists, unlisted, None)),
+                                  ranks_from_lists(plain, unlisted, None))

@@ -206,17 +206,32 @@ def _trie_group(model, hidden, mask, trie: TrieTable, levels) -> torch.Tensor:
     return node_score[:, torch.as_tensor(trie.item_leaf, device=device)]
 
 
+def _starts_with(seqs: torch.Tensor, tgt: torch.Tensor, n_tok: torch.Tensor) -> torch.Tensor:
+    """(n, k) whether each of ``seqs`` (n, k, L) holds, after its start token, the first ``n_tok`` (n,)
+    tokens of its row's ``tgt`` (n, L; ``tgt[:, 0]`` unused)."""
+    pos = torch.arange(seqs.shape[-1], device=seqs.device)
+    compared = (pos[None, :] >= 1) & (pos[None, :] <= n_tok[:, None])  # (n, L)
+    return ((seqs == tgt[:, None, :]) | ~compared[:, None, :]).all(-1)
+
+
 @torch.no_grad()
 def beam_search_sequences(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor, num_beams: int,
                           num_return: int, max_new_tokens: int, trie: TrieTable | None = None,
-                          length_penalty: float = 1.0) -> torch.Tensor:
+                          length_penalty: float = 1.0, targets: torch.Tensor | None = None):
     """(B, num_return, L) what ``generate`` returns for ``num_beams`` beams, ``early_stopping=True``, start
     and pad token 0, ``</s>`` 1, no sampling, ``prefix_allowed_tokens_fn`` = ``trie`` (None: the whole
     vocabulary), as transformers' vectorised beam search computes it (same tensors, same order of
     operations; an unused slot holds the start token then transformers' fill value, ``</s>``). Each step runs
     one :func:`decoder_step` for the prompts whose finished hypotheses can still change; a prompt leaves as
     soon as all its beams are finished or no running beam can beat them (transformers computes it on,
-    without effect). ``num_beams`` >= 2 (one beam is greedy search in transformers)."""
+    without effect). ``num_beams`` >= 2 (one beam is greedy search in transformers).
+
+    ``targets`` (B, L) token sequences ending in ``</s>`` (right-padded with -1): also return a (B,) bool
+    mask of the prompts whose target cannot be among the ``num_return`` returned hypotheses, each of which
+    left as soon as that was certain — no running beam starts with the target (a beam that ended with it
+    and runs on as filler still counts: the reading stops at the first ``</s>``) and no hypothesis among the
+    first ``num_return`` finished is it (finished hypotheses only move down). Those prompts' returned
+    sequences are then not ``generate``'s; the others' are."""
     if num_beams < 2:
         raise ValueError("the beam search replay needs num_beams >= 2 (one beam is greedy search: use generate)")
     device, bsz, k = hidden.device, hidden.shape[0], num_beams
@@ -233,6 +248,12 @@ def beam_search_sequences(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor
     states = torch.zeros((bsz, k), dtype=torch.long, device=device)
     live = torch.arange(bsz, device=device)  # original rows still decoding
     out_sequences = sequences.clone()
+    missed = torch.zeros(bsz, dtype=torch.bool, device=device)
+    if targets is not None:
+        tgt = torch.full((bsz, max_length), -2, dtype=torch.long, device=device)  # -2 matches no token
+        width = min(targets.shape[1], max_length - 1)
+        tgt[:, 1 : 1 + width] = torch.as_tensor(targets, device=device)[:, :width]
+        tgt_len = (tgt[:, 1:] >= 0).sum(1)  # tokens incl. </s>
     step = first_step(model, hidden, mask)
     logits = step.logits[:, -1:].float().expand(-1, k, -1)  # (B, k, V): transformers runs k copies
     kv, cross = start_caches(step.cache, k)
@@ -281,7 +302,15 @@ def beam_search_sequences(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor
         # while one stays, transformers goes on (it may improve and is not full) unless every continuation of
         # every prompt stopped: known for the prompts here, taken as not so for those that left (before the
         # length limit a prompt's 2 * beams continuations are all </s> only when it has that many valid ones)
-        stay = torch.nonzero(unsatisfied[:, 0] & ~torch.all(finished, dim=-1)).flatten()
+        go = unsatisfied[:, 0] & ~torch.all(finished, dim=-1)
+        if targets is not None:  # prompts whose target can no longer be returned leave
+            t_live, n_tok = tgt[live], tgt_len[live]
+            in_running = _starts_with(running, t_live, torch.clamp(n_tok, max=cur_len - 1)).any(-1)
+            in_top = _starts_with(sequences[:, :num_return], t_live, n_tok).any(-1)
+            out = ~in_running & ~in_top
+            missed[live[out]] = True
+            go &= ~out
+        stay = torch.nonzero(go).flatten()
         if not len(stay) or cur_len >= max_length or (bool(hits.all()) and not left):
             break
         if len(stay) < n:  # the others' finished hypotheses are final
@@ -297,4 +326,4 @@ def beam_search_sequences(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor
         logits, kv = decoder_step(model, cross, enc_pad, kv, running[:, :, cur_len - 1])
         logits = logits.float()
     out = out_sequences[:, :num_return]
-    return out
+    return out if targets is None else (out, missed)

@@ -268,14 +268,7 @@ def beam_top_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, n
     with shared encoder keys and per-beam decoder caches (:func:`~pap_rec_core.rlm.decoding.beam_search_sequences`).
     Tested to give ``beam_rank``'s lists."""
     if not tokenizer.item_tokens:
-        device = next(model.parameters()).device
-        batch = batch.to(device)
-        hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
-        table = trie_table(tokenizer, model.t5.config.vocab_size)
-        seqs = beam_search_sequences(model, hidden, batch.attention_mask, num_beams, min(top_n, num_beams),
-                                     int(table.depth.max()), table if constrained else None)
-        return _read_lists(item_trie(tokenizer), seqs.reshape(-1, seqs.shape[-1]).tolist(),
-                           hidden.shape[0], min(top_n, num_beams))
+        return replayed_beam_lists(model, tokenizer, batch, num_beams, top_n, constrained)[0]
     if not constrained:
         return _plain_two_step_beams(model, tokenizer, batch, num_beams, top_n)
     batch, hidden, first, lp1, items, step = first_step_beams(model, tokenizer, batch, num_beams)
@@ -284,6 +277,31 @@ def beam_top_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, n
     beams = items.shape[1]
     order = torch.sort(total, dim=-1, descending=True, stable=True).indices[:, : min(top_n, beams)]
     return items.gather(1, order).cpu().tolist()
+
+
+@torch.no_grad()
+def replayed_beam_lists(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_beams: int = 20,
+                        top_n: int = 10, constrained: bool = True, targets=None) -> tuple[list[list[int]], list[bool]]:
+    """``(lists, missed)``: :func:`beam_rank`'s lists by the replay of transformers' beam search (any items;
+    :func:`~pap_rec_core.rlm.decoding.beam_search_sequences`). With ``targets`` (B,) item indices, a prompt
+    stops as soon as its target cannot be listed: ``missed[b]`` is then True and ``lists[b]`` is not the
+    full list (only that the target is not in it is known)."""
+    device = next(model.parameters()).device
+    batch = batch.to(device)
+    hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+    table = trie_table(tokenizer, model.t5.config.vocab_size)
+    per, longest = min(top_n, num_beams), int(table.depth.max())
+    target_seqs = None
+    if targets is not None:
+        target_seqs = torch.full((len(targets), longest), -1, dtype=torch.long)
+        for row, item in enumerate(targets):
+            seq = tokenizer.item_target_ids(int(item))
+            target_seqs[row, : len(seq)] = torch.tensor(seq)
+    out = beam_search_sequences(model, hidden, batch.attention_mask, num_beams, per, longest,
+                                table if constrained else None, targets=target_seqs)
+    seqs, missed = out if targets is not None else (out, torch.zeros(hidden.shape[0], dtype=torch.bool))
+    lists = _read_lists(item_trie(tokenizer), seqs.reshape(-1, seqs.shape[-1]).tolist(), hidden.shape[0], per)
+    return lists, missed.cpu().tolist()
 
 
 def _plain_two_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_beams: int,

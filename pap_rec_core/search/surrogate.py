@@ -25,6 +25,7 @@ from pap_rec_core.rlm.ranking import (
     eos_after_pairs,
     exact_scores_for_targets,
     first_step_beams,
+    replayed_beam_lists,
     score_items,
 )
 from pap_rec_core.rlm.tokenizer import RecTokenizer
@@ -62,13 +63,18 @@ def surrogate_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedB
     if kind == "beam":
         if not generate and tok.item_tokens and constrained:
             ranks, lik = beam_target_ranks(model, tok, batch, targets, history_mask, num_beams=20, top_n=5)
-        else:
-            lists = (beam_top_items(model, tok, batch, num_beams=20, top_n=5, constrained=constrained)
-                     if not generate else beam_rank(model, tok, batch, num_beams=20, top_n=5, constrained=constrained))
-            exclude = None if history_mask is None else [set(np.flatnonzero(row).tolist()) for row in history_mask]
-            ranks = ranks_from_lists(lists, targets, exclude)
-            lik = (score_items(model, tok, batch, candidates=torch.as_tensor(targets)[:, None]).numpy()[:, 0]
-                   if likelihood else np.zeros(len(targets)))
+            return ndcg5_plus_hit5(ranks), lik.astype(np.float64)
+        none_missed = [False] * len(targets)
+        if generate:
+            lists, missed = beam_rank(model, tok, batch, num_beams=20, top_n=5, constrained=constrained), none_missed
+        elif tok.item_tokens:  # plain beams of single-token items: the two-step replay
+            lists, missed = beam_top_items(model, tok, batch, num_beams=20, top_n=5, constrained=False), none_missed
+        else:  # digit-text items: the replay, each prompt stopped once its target cannot be listed
+            lists, missed = replayed_beam_lists(model, tok, batch, 20, 5, constrained, targets=targets)
+        exclude = None if history_mask is None else [set(np.flatnonzero(row).tolist()) for row in history_mask]
+        ranks = np.where(missed, np.inf, ranks_from_lists(lists, targets, exclude))
+        lik = (score_items(model, tok, batch, candidates=torch.as_tensor(targets)[:, None]).numpy()[:, 0]
+               if likelihood else np.zeros(len(targets)))
         return ndcg5_plus_hit5(ranks), lik.astype(np.float64)
     if ranking == "exact" and tok.item_tokens and not generate and kind != "likelihood":
         # the fast engine: the same target ranks and likelihoods, second steps only for items above the target
