@@ -83,6 +83,23 @@ def test_the_paper_protocol_runs_the_public_codes_choices_and_both_engines_agree
         SearchConfig.preset("p5")
 
 
+def test_evaluate_under_the_paper_protocol_replays_the_paper_searchs_judge(toy_rlm, toy_split, tmp_path) -> None:
+    """NDCG@5 + HR@5 of plain 20-beam lists on validation, history items kept: evaluating the found prompt
+    that way on the searched users gives the search's final judge value."""
+    from pap_rec_core.evaluation import EvaluationConfig
+    from pap_rec_core.scoring import evaluate_rlm
+
+    cfg = SearchConfig.preset("paper", n_shared=3, n_personal=1, top_k=3, iterations=1, max_users=24)
+    result = run_search(toy_rlm, toy_split, cfg, tmp_path / "paper")
+    found = evaluate_rlm(toy_rlm, toy_split, "valid", f"run:{tmp_path / 'paper'}", method="beam",
+                         beam_constrained=False, config=EvaluationConfig(mask_history=False, n_resamples=10))
+    judged = found.per_user["ndcg@5"] + found.per_user["hit@5"]
+    assert result.value > 0 and judged.mean() == pytest.approx(result.value, abs=1e-9)
+    ours = evaluate_rlm(toy_rlm, toy_split, "valid", f"run:{tmp_path / 'paper'}", method="beam",
+                        config=EvaluationConfig(n_resamples=10))
+    assert not np.array_equal(ours.ranks, found.ranks), "the two protocols differ on this model"
+
+
 def test_search_is_deterministic_and_only_accepts_strict_improvements(toy_rlm, toy_split) -> None:
     a = list(PapRecSearch(toy_rlm, toy_split, CFG).events())
     b = list(PapRecSearch(toy_rlm, toy_split, CFG).events())
@@ -301,7 +318,12 @@ def test_cli_search_protocol_paper_records_the_public_codes_choices(disk_rlm_dir
                                          batch_size=128)
     from pap_rec_core.cli.commands import evaluate_command
 
-    assert "not the paper's judge" in evaluate_command("m", str(run), config)  # evaluate cannot replay that judge
+    command = evaluate_command(str(disk_rlm_dir), str(run), config)
+    assert command.endswith("--method beam --protocol paper")  # evaluate replays the judge the search used
+    import shlex
+
+    assert main(["-q", *shlex.split(command)[1:], "--stage", "valid", "--resamples", "10"]) == 0
+    assert main(["-q", *shlex.split(command)[1:], "--method", "exact"]) == 2  # contradicts the protocol, in words
     assert main(["-q", "search", "--model", str(disk_rlm_dir), "--protocol", "paper", "--task", "direct",
                  "--out", str(tmp_path / "direct")]) == 2  # refused in words, not a ValueError
 

@@ -105,15 +105,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     runs = [s for s in specs if s.kind == "run"]
     users = runs[0].default_users(split) if runs else split.eval_users  # one user set: paired comparisons
     users = users[: args.users] if args.users else users
-    config = EvaluationConfig(n_resamples=args.resamples, seed=args.seed)
+    paper = args.protocol == "paper"
+    if paper:
+        from pap_rec_core.search.config import PROTOCOLS
+
+        if any(s.task.value != "sequential" for s in specs):
+            raise PapRecError("--protocol paper replays the public code's sequential-task judge; leave it out "
+                              "for the direct task")
+        if args.method not in (None, "beam"):
+            raise PapRecError(f"--protocol paper judges with plain beam search; --method {args.method} contradicts it")
+    args.method = args.method or ("beam" if paper else "exact")
+    config = EvaluationConfig(n_resamples=args.resamples, seed=args.seed, mask_history=not paper)
+    extra = dict(beam_constrained=False, max_history=PROTOCOLS["paper"]["max_history"]) if paper else {}
     results = [evaluate_rlm(bundle, split, args.stage, p, method=args.method, users=users, config=config,
-                            progress=not args.quiet, batch_size=args.batch_size) for p in specs]
+                            progress=not args.quiet, batch_size=args.batch_size, **extra) for p in specs]
     table = results_table(results, reference=results[0] if len(results) > 1 else None)
     if args.json:
         print(table.to_json(orient="records", indent=2))
     else:
         with_p = len(results) > 1
-        print(f"{args.stage} split, {len(results[0].users)} users, method {args.method}; 95% bootstrap CIs"
+        print(f"{args.stage} split, {len(results[0].users)} users, method {args.method}"
+              + (" (the paper protocol: plain generate, history items kept)" if paper else "") + "; 95% bootstrap CIs"
               + ("; p = paired bootstrap vs the first prompt" if with_p else ""))
         cols = ["system", "users"] + [c for c in table.columns if c not in ("system", "users")]
         print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}"))
@@ -165,8 +177,10 @@ def evaluate_command(model: str, run_dir: str, config) -> str:
     method = "beam" if config.surrogate == "beam" else str(config.ranking)
     command = (f"pap-rec evaluate --model {model} --prompt manual:{paper_templates(config.task)[0]} "
                f"--prompt run:{run_dir} --method {method}")
+    if config.surrogate == "beam" and not config.beam_constrained and not config.mask_history:
+        return command + " --protocol paper"  # plain generate, history items kept: the judge it searched with
     if not (config.beam_constrained and config.mask_history):
-        command += "  # the evaluator's protocol: item-constrained beams, history masked (not the paper's judge)"
+        command += "  # the evaluator's protocol: item-constrained beams, history masked (not this search's judge)"
     return command
 
 

@@ -72,8 +72,9 @@ def template_prompt_fn(kind: str, value: str, tokenizer: RecTokenizer,
 def evaluate_render(bundle: RLMBundle, split: Split, stage: Stage | str, render: PromptFn, task: Task | str, *,
                     system: str, method: str = "exact", batch_size: int = 64, users: np.ndarray | None = None,
                     config: EvaluationConfig = EvaluationConfig(), progress: bool = False,
-                    seed: int = 0) -> EvaluationResult:
-    """:func:`evaluate_rlm` for any prompt function ``render(user, history, candidates) -> parts``."""
+                    seed: int = 0, beam_constrained: bool = True) -> EvaluationResult:
+    """:func:`evaluate_rlm` for any prompt function ``render(user, history, candidates) -> parts``.
+    ``beam_constrained=False``: the ``beam`` method runs plain ``generate`` (the public code's)."""
     stage, task = Stage(stage), Task(task)
     if task is Task.EXPLANATION:
         raise ValueError("the explanation task is judged on generated text, not on item ranks: use "
@@ -94,7 +95,8 @@ def evaluate_render(bundle: RLMBundle, split: Split, stage: Stage | str, render:
         ranked: list[list[int]] = []
         for s in tqdm(range(0, len(users), batch_size), disable=not progress, desc=f"beam {system}"):
             prompts = [render(int(u), split.history(int(u), stage), None) for u in users[s : s + batch_size]]
-            ranked.extend(beam_top_items(model, tok, encode_batch(tok, prompts)))  # beam_rank's lists, no generate
+            ranked.extend(beam_top_items(model, tok, encode_batch(tok, prompts),  # beam_rank's lists, no generate
+                                         constrained=beam_constrained))
         return evaluate_ranked_lists(split, stage, ranked, system=system, config=config, users=users)
     if method not in ("exact", "first-token"):
         raise ValueError(f"unknown ranking method {method!r} (exact, first-token or beam)")
