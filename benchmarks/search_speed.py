@@ -171,7 +171,8 @@ def main(argv=None) -> None:
         lines.append(f"| {name} | {batch} | {wall:.1f} | {ph['judge_s']:.1f} | {ph['gradient_s']:.1f} | "
                      f"{ph['shared_candidates_s']:.1f} | {ph['personal_candidates_s']:.1f} | {ph['other_s']:.1f} | "
                      f"{ph['slots_tried']} |")
-    lines += ["", f"Speed-up {result['speedup']:.2f}x (goal: 10x); same decisions: {same}.",
+    goal = "10x on the embedded model" if bundle.tokenizer.item_tokens else "5x on a t5-small-shaped digit-item model"
+    lines += ["", f"Speed-up {result['speedup']:.2f}x (goal: {goal}); same decisions: {same}.",
               f"Fast engine: {flops / 1e9:.1f} GFLOP in {fast_s:.1f} s = {flops / fast_s / 1e9:.1f} GFLOP/s"
               + (f"; machine fp32 matmul {rate / 1e9:.1f} GFLOP/s; fraction {result['flops_fraction']:.0%} (goal: 40%)."
                  if rate else ".")]

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from pap_rec_core.search import PapRecSearch, SearchConfig, SearchResult, read_trace, run_search
 from pap_rec_core.search.events import TRACE_FILE, CandidatesScored, PersonalRound, TokenAccepted, TraceError
@@ -378,3 +379,20 @@ def test_search_runs_on_a_p5_checkpoint_with_more_embeddings_than_pieces(toy_dig
     events = list(search.events())
     assert events[-1].event == "finished"
     assert all(t < tok.vocab_size for t in events[-1].shared)
+
+
+def test_fast_batches_group_prompts_of_similar_length_and_carry_little_padding(toy_rlm, toy_split) -> None:
+    cfg = SearchConfig(**{**CFG.to_dict(), "batch_size": 20, "max_history": 6})
+    search = PapRecSearch(toy_rlm, toy_split, cfg)
+    judge = search.valid
+    lengths = judge.prompts.lengths()
+    rows = np.tile(judge.mine, 3)  # three candidates' blocks
+    batches = search._batches(judge, rows)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(rows)))  # every position once
+    assert all(len(b) <= 20 for b in batches)
+    for b in batches:
+        batch = judge.prompts.fill(torch.zeros(judge.prompts.base.slots.shape[1], dtype=torch.long), rows[b])
+        assert batch.input_ids.shape[1] == lengths[rows[b]].max()  # trimmed to its longest prompt
+    ref = PapRecSearch(toy_rlm, toy_split, cfg, engine="reference")
+    assert [b.tolist() for b in ref._batches(judge, rows)] == [list(range(s, min(len(rows), s + 20)))
+                                                              for s in range(0, len(rows), 20)]

@@ -62,4 +62,10 @@ class SlotPrompts:
         if tokens.ndim == 1:
             tokens = tokens.expand(slots.shape[0], -1)
         ids.scatter_(1, slots, tokens)
-        return EncodedBatch(ids, base.whole_word_ids[rows], base.attention_mask[rows], slots)
+        mask = base.attention_mask[rows]
+        width = int(mask.sum(1).max()) if len(mask) else 0  # right-padded: the columns after it are padding
+        return EncodedBatch(ids[:, :width], base.whole_word_ids[rows][:, :width], mask[:, :width], slots)
+
+    def lengths(self) -> np.ndarray:
+        """(N,) tokens of each prompt (its slots included)."""
+        return self.base.attention_mask.sum(1).numpy()
