@@ -164,9 +164,14 @@ def test_filling_slots_equals_tokenising_the_prompt(tok) -> None:
         assert filled.input_ids[r, :n].tolist() == list(enc.input_ids)
         assert filled.whole_word_ids[r, :n].tolist() == list(enc.whole_word_ids)
         assert filled.attention_mask[r].sum() == n and filled.slots[r].tolist() == list(enc.slots)
+    assert filled.input_ids.shape[1] == int(prompts.lengths().max())  # trimmed to the longest prompt
     rows = np.array([2, 0])
     sub = prompts.fill(tokens[rows], rows)
-    assert torch.equal(sub.input_ids, filled.input_ids[rows])
+    width = int(prompts.lengths()[rows].max())  # a subset is trimmed to its own longest prompt
+    assert sub.input_ids.shape[1] == width
+    assert torch.equal(sub.input_ids, filled.input_ids[rows, :width])
+    assert torch.equal(sub.attention_mask, filled.attention_mask[rows, :width])
+    assert not filled.attention_mask[rows, width:].any()  # only padding was cut
     with pytest.raises(ValueError, match="word-initial"):
         SlotPrompts.build(tok, layout, users, hists, [2, 5, 0], placeholder=int(np.flatnonzero(~tok.word_initial_mask())[3]))
 
