@@ -40,8 +40,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
 
     from p5_shaped import load_p5_shaped
-    from search_speed import matmul_rate
-    from torch.utils.flop_counter import FlopCounterMode
+    from search_speed import matmul_rate, model_flop_counter
 
     from pap_rec_core.rlm.batching import encode_batch
     from pap_rec_core.rlm.ranking import beam_rank, beam_top_items, item_sequences, score_items
@@ -85,7 +84,7 @@ def main(argv=None) -> None:
             seconds[m] = min(seconds.get(m, float("inf")), time.perf_counter() - t0)
     flops = {}
     for m in [m for m in ("beam, trie: replay", "beam, plain: replay", "exact: trie") if m in methods]:
-        with FlopCounterMode(display=False) as counter:
+        with model_flop_counter() as counter:
             methods[m]()
         flops[m] = counter.get_total_flops()
     rate = matmul_rate(device=device)

@@ -188,7 +188,7 @@ def test_eos_after_pairs_equals_transformers_decoder_on_start_and_item(sp_bytes,
 
 @pytest.mark.parametrize("seed", [0, 3, 5, 8, 11])
 def test_unconstrained_beam_top_items_give_the_lists_of_plain_generate(sp_bytes, seed) -> None:
-    from pap_rec_core.rlm.ranking import beam_top_items
+    from pap_rec_core.rlm.ranking import NOT_AN_ITEM, beam_top_items
 
     tok = RecTokenizer(sp_bytes, [str(i) for i in range(25)], ["1", "2"])
     model = _model(tok.vocab_size, seed=seed)
@@ -200,12 +200,21 @@ def test_unconstrained_beam_top_items_give_the_lists_of_plain_generate(sp_bytes,
     bias[start:stop], bias[EOS_ID] = 3.0, 5.0 + 0.5 * (seed % 3)  # lists of 0-5 items, </s> and junk among them
     model.t5.lm_head.weight = torch.nn.Parameter(model.t5.lm_head.weight.detach().clone())  # untied
     model.t5.lm_head.bias = torch.nn.Parameter(bias)
-    lengths = []
+    lengths, places = [], 0
     for beams, top in ((20, 5), (6, 5), (4, 3), (3, 3)):
         fast = beam_top_items(model, tok, batch, num_beams=beams, top_n=top, constrained=False)
         assert fast == beam_rank(model, tok, batch, num_beams=beams, top_n=top, constrained=False), (beams, top)
         lengths += [len(x) for x in fast]
+        placed = beam_top_items(model, tok, batch, num_beams=beams, top_n=top, constrained=False, keep_places=True)
+        assert placed == beam_rank(model, tok, batch, num_beams=beams, top_n=top, constrained=False,
+                                   keep_places=True), (beams, top)
+        for items, kept in zip(fast, placed):  # every returned sequence has its place; items in the same order
+            assert len(kept) == top and [i for i in kept if i >= 0] == items
+            assert all(kept[p] == NOT_AN_ITEM - p for p in range(top) if kept[p] < 0)
+        places += sum(any(i < 0 for i in kept[: last]) for kept in placed  # a non-item before an item
+                      for last in [max((p for p, i in enumerate(kept) if i >= 0), default=0)])
     assert max(lengths) > 0, "the lists hold items: the comparison is not between empty lists"
+    assert places > 0, "non-item outputs come before items: keeping their places moves ranks"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -331,3 +340,6 @@ def test_replayed_lists_with_targets_stop_early_and_keep_every_listed_target(dig
     lists, missed = replayed_beam_lists(model, tok, batch, 20, 5, False, targets=unlisted)
     np.testing.assert_array_equal(np.where(missed, np.inf, ranks_from_lists(lists, unlisted, None)),
                                   ranks_from_lists(plain, unlisted, None))
+    placed, _ = replayed_beam_lists(model, tok, batch, 20, 5, False, keep_places=True)  # the public code's places
+    assert placed == beam_rank(model, tok, batch, num_beams=20, top_n=5, constrained=False, keep_places=True)
+    assert all(len(kept) == 5 for kept in placed)

@@ -265,7 +265,35 @@ def test_direct_task_search_engines_agree_and_evaluate(toy_rlm, toy_split, tmp_p
     res = evaluate_rlm(toy_rlm, toy_split, "test", f"run:{tmp_path / 'd'}", method="first-token")
     assert res.task.value == "direct" and len(res.users) == 24 and result.config.task == "direct"
     with pytest.raises(ValueError, match="direct task"):
-        SearchConfig(task="direct", surrogate="beam")
+        SearchConfig(task="direct", surrogate="bleu-rouge")
+
+
+def test_the_paper_protocol_judges_the_direct_task_by_plain_beams_and_evaluate_replays_it(toy_rlm, toy_split,
+                                                                                          tmp_path) -> None:
+    """The public code's direct task: NDCG@5 + HR@5 of the items plain 20-beam search generates for the
+    prompt with its candidates (the target need not be ranked among them); both engines agree, and
+    evaluating the found prompt the paper way gives the search's final judge value."""
+    from pap_rec_core.evaluation import EvaluationConfig
+    from pap_rec_core.scoring import evaluate_rlm
+
+    cfg = SearchConfig.preset("paper", task="direct", n_shared=2, n_personal=1, top_k=3, iterations=1)
+    assert (cfg.surrogate, cfg.samples_per_user, cfg.sample_window) == ("beam", 5, 0)
+    assert not cfg.mask_history and not cfg.beam_constrained and cfg.allow_current
+    fast = list(PapRecSearch(toy_rlm, toy_split, cfg, engine="fast").events())
+    ref = list(PapRecSearch(toy_rlm, toy_split, cfg, engine="reference").events())
+    _same_search(fast, ref)
+    assert any(v > 0 for v in _values(fast)), "the beams list targets: the agreement is not between zeros"
+    result = run_search(toy_rlm, toy_split, cfg, tmp_path / "d")
+    found = evaluate_rlm(toy_rlm, toy_split, "valid", f"run:{tmp_path / 'd'}", method="beam",
+                         beam_constrained=False, config=EvaluationConfig(mask_history=False, n_resamples=10))
+    assert found.task.value == "direct"
+    judged = found.per_user["ndcg@5"] + found.per_user["hit@5"]
+    assert result.value > 0 and judged.mean() == pytest.approx(result.value, abs=1e-9)
+    ranked = evaluate_rlm(toy_rlm, toy_split, "valid", f"run:{tmp_path / 'd'}", method="first-token",
+                          config=EvaluationConfig(n_resamples=10))  # ours: the target among its candidates
+    assert not np.array_equal(ranked.ranks, found.ranks), "the two judges differ on this model"
+    with pytest.raises(ValueError, match="explanation task"):
+        SearchConfig.preset("paper", task="explanation")
 
 
 def test_search_takes_an_explicit_user_set(toy_rlm, toy_split, tmp_path) -> None:
@@ -325,8 +353,15 @@ def test_cli_search_protocol_paper_records_the_public_codes_choices(disk_rlm_dir
 
     assert main(["-q", *shlex.split(command)[1:], "--stage", "valid", "--resamples", "10"]) == 0
     assert main(["-q", *shlex.split(command)[1:], "--method", "exact"]) == 2  # contradicts the protocol, in words
+    assert main(["-q", "search", "--model", str(disk_rlm_dir), "--protocol", "paper", "--task", "explanation",
+                 "--out", str(tmp_path / "expl")]) == 2  # refused in words, not a ValueError
+    direct = tmp_path / "direct"
     assert main(["-q", "search", "--model", str(disk_rlm_dir), "--protocol", "paper", "--task", "direct",
-                 "--out", str(tmp_path / "direct")]) == 2  # refused in words, not a ValueError
+                 "--shared", "1", "--iterations", "1", "--top-k", "2", "--users", "4", "--samples-per-user", "2",
+                 "--out", str(direct)]) == 0
+    command = evaluate_command(str(disk_rlm_dir), str(direct), SearchResult.from_run(direct).config)
+    assert "manual:5-7" in command and command.endswith("--method beam --protocol paper")
+    assert main(["-q", *shlex.split(command)[1:], "--stage", "valid", "--resamples", "10"]) == 0
 
 
 def test_cli_search_user_ids_and_resume(disk_rlm_dir, tmp_path, capsys) -> None:

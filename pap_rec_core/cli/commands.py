@@ -109,9 +109,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if paper:
         from pap_rec_core.search.config import PROTOCOLS
 
-        if any(s.task.value != "sequential" for s in specs):
-            raise PapRecError("--protocol paper replays the public code's sequential-task judge; leave it out "
-                              "for the direct task")
+        if any(s.task.value not in ("sequential", "direct") for s in specs):  # explanation went above
+            raise PapRecError("--protocol paper replays the public code's sequential- and direct-task judge")
         if args.method not in (None, "beam"):
             raise PapRecError(f"--protocol paper judges with plain beam search; --method {args.method} contradicts it")
     args.method = args.method or ("beam" if paper else "exact")
@@ -197,9 +196,6 @@ def cmd_search(args: argparse.Namespace) -> int:
                       personal_rule=args.personal_rule, personal_holdout=args.personal_holdout,
                       shared_holdout=args.shared_holdout, exclude_untrained=not args.allow_untrained,
                       batch_size=args.batch_size, seed=args.seed)
-        if args.protocol == "paper" and args.task != "sequential":
-            raise PapRecError(f"--protocol paper is the public code's sequential-task search (its judge is the beam "
-                              f"surrogate); the {args.task} task has no paper protocol here: leave --protocol out")
         if args.surrogate or args.protocol == "ours":  # the protocol's surrogate unless one is named
             fields["surrogate"] = args.surrogate or default_surrogate(args.task)
         if args.samples_per_user is not None:

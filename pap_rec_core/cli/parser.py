@@ -122,8 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--protocol", choices=["ours", "paper"], default="ours",
                     help="ours (the defaults) or paper: the public PAP-REC code's choices (beam surrogate by plain "
                          "generate, history left in the lists, 5 samples per user with targets among the last 4 "
-                         "training items, the current token among the candidates, histories up to 200 items); "
-                         "options given here override it")
+                         "training items, the current token among the candidates, histories up to 200 items; "
+                         "direct task: the same beams over its prompt, targets any training item); options "
+                         "given here override it")
     se.add_argument("--users", type=int, help="search on the first N validation users (default: all)")
     se.add_argument("--user-ids", metavar="ID,ID,...|@FILE",
                     help="search exactly these users (raw dataset ids, comma-separated, or @FILE with one id per "

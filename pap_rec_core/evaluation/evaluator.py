@@ -145,15 +145,18 @@ def evaluate_scores(split: Split, stage: Stage | str, scores: np.ndarray, *, sys
 
 
 def evaluate_ranked_lists(split: Split, stage: Stage | str, ranked: Sequence[Sequence[int]], *, system: str,
-                          config: EvaluationConfig = EvaluationConfig(), users: np.ndarray | None = None) -> EvaluationResult:
-    """Sequential task from generated top-N item lists (item indices, best first), e.g. beam search."""
+                          config: EvaluationConfig = EvaluationConfig(), users: np.ndarray | None = None,
+                          task: Task = Task.SEQUENTIAL) -> EvaluationResult:
+    """Generated top-N item lists (item indices, best first; e.g. beam search) against each user's target:
+    the sequential task, or the direct task judged as the public code does (the target among what its
+    prompt generates)."""
     stage = Stage(stage)
     users = _eval_users(split, stage, users)
     if len(ranked) != len(users):
         raise MetricInputError(f"{system}: {len(ranked)} ranked lists for {len(users)} users")
     exclude = [set(split.history(int(u), stage).tolist()) for u in users] if config.mask_history else None
     ranks = ranks_from_lists(ranked, split.targets(stage)[users], exclude=exclude)
-    return _result(system, Task.SEQUENTIAL, stage, users, ranks, config)
+    return _result(system, Task(task), stage, users, ranks, config)
 
 
 def evaluate_candidate_scores(split: Split, stage: Stage | str, scores: np.ndarray, *, system: str,

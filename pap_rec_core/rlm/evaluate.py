@@ -74,7 +74,8 @@ def evaluate_render(bundle: RLMBundle, split: Split, stage: Stage | str, render:
                     config: EvaluationConfig = EvaluationConfig(), progress: bool = False,
                     seed: int = 0, beam_constrained: bool = True) -> EvaluationResult:
     """:func:`evaluate_rlm` for any prompt function ``render(user, history, candidates) -> parts``.
-    ``beam_constrained=False``: the ``beam`` method runs plain ``generate`` (the public code's)."""
+    ``beam_constrained=False``: the ``beam`` method runs plain ``generate`` (the public code's), each item
+    ranked by its position among the returned sequences (non-item outputs keep their places)."""
     stage, task = Stage(stage), Task(task)
     if task is Task.EXPLANATION:
         raise ValueError("the explanation task is judged on generated text, not on item ranks: use "
@@ -84,6 +85,14 @@ def evaluate_render(bundle: RLMBundle, split: Split, stage: Stage | str, render:
     if task is Task.DIRECT:
         cands = split.candidates(stage, users)  # (E, 1+n), target in column 0
         shown = split.shown_candidates(stage, users, seed)  # fixed, seeded order
+        if method == "beam":  # the public code's judge: beams over the prompt, the target among what it lists
+            lists: list[list[int]] = []
+            for s in tqdm(range(0, len(users), batch_size), disable=not progress, desc=f"beam {system}"):
+                rows = range(s, min(len(users), s + batch_size))
+                prompts = [render(int(users[r]), split.history(int(users[r]), stage), shown[r]) for r in rows]
+                lists.extend(beam_top_items(model, tok, encode_batch(tok, prompts), constrained=beam_constrained,
+                                            keep_places=not beam_constrained))
+            return evaluate_ranked_lists(split, stage, lists, system=system, config=config, users=users, task=task)
         scores = np.empty(cands.shape, dtype=np.float64)
         for s in tqdm(range(0, len(users), batch_size), disable=not progress, desc=f"score {system}"):
             rows = range(s, min(len(users), s + batch_size))
@@ -96,7 +105,7 @@ def evaluate_render(bundle: RLMBundle, split: Split, stage: Stage | str, render:
         for s in tqdm(range(0, len(users), batch_size), disable=not progress, desc=f"beam {system}"):
             prompts = [render(int(u), split.history(int(u), stage), None) for u in users[s : s + batch_size]]
             ranked.extend(beam_top_items(model, tok, encode_batch(tok, prompts),  # beam_rank's lists, no generate
-                                         constrained=beam_constrained))
+                                         constrained=beam_constrained, keep_places=not beam_constrained))
         return evaluate_ranked_lists(split, stage, ranked, system=system, config=config, users=users)
     if method not in ("exact", "first-token"):
         raise ValueError(f"unknown ranking method {method!r} (exact, first-token or beam)")

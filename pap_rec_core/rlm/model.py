@@ -58,7 +58,10 @@ class RLMConfig:
     def t5_config(self):
         from transformers import T5Config
 
+        from pap_rec_core.rlm.attention import register
+
         return T5Config(
+            attn_implementation=register(),  # transformers' SDPA (see pap_rec_core.rlm.attention)
             vocab_size=self.vocab_size, d_model=self.d_model, d_ff=self.d_ff, d_kv=self.d_kv,
             num_heads=self.num_heads, num_layers=self.num_layers, num_decoder_layers=self.num_decoder_layers,
             dropout_rate=self.dropout_rate, relative_attention_num_buckets=self.relative_attention_num_buckets,

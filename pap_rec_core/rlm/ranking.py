@@ -254,7 +254,7 @@ def first_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch,
 
 @torch.no_grad()
 def beam_top_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_beams: int = 20,
-                   top_n: int = 10, constrained: bool = True) -> list[list[int]]:
+                   top_n: int = 10, constrained: bool = True, keep_places: bool = False) -> list[list[int]]:
     """What :func:`beam_rank` returns for single-token items, without running ``generate``.
 
     With single-token items beam search has two steps (``max_new_tokens`` is the longest item, 2).
@@ -266,11 +266,11 @@ def beam_top_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, n
     (plain ``generate``, the public PAP-REC code) follows transformers' beam search over the whole
     vocabulary instead (:func:`_plain_two_step_beams`). Digit-text items: transformers' beam search replayed
     with shared encoder keys and per-beam decoder caches (:func:`~pap_rec_core.rlm.decoding.beam_search_sequences`).
-    Tested to give ``beam_rank``'s lists."""
+    Tested to give ``beam_rank``'s lists (``keep_places``: see there)."""
     if not tokenizer.item_tokens:
-        return replayed_beam_lists(model, tokenizer, batch, num_beams, top_n, constrained)[0]
+        return replayed_beam_lists(model, tokenizer, batch, num_beams, top_n, constrained, keep_places=keep_places)[0]
     if not constrained:
-        return _plain_two_step_beams(model, tokenizer, batch, num_beams, top_n)
+        return _plain_two_step_beams(model, tokenizer, batch, num_beams, top_n, keep_places)
     batch, hidden, first, lp1, items, step = first_step_beams(model, tokenizer, batch, num_beams)
     start, _ = tokenizer.item_token_range()
     total = lp1 + _eos_after_items(model, hidden, batch.attention_mask, items + start, 2048, first=step)
@@ -281,7 +281,8 @@ def beam_top_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, n
 
 @torch.no_grad()
 def replayed_beam_lists(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_beams: int = 20,
-                        top_n: int = 10, constrained: bool = True, targets=None) -> tuple[list[list[int]], list[bool]]:
+                        top_n: int = 10, constrained: bool = True, targets=None,
+                        keep_places: bool = False) -> tuple[list[list[int]], list[bool]]:
     """``(lists, missed)``: :func:`beam_rank`'s lists by the replay of transformers' beam search (any items;
     :func:`~pap_rec_core.rlm.decoding.beam_search_sequences`). With ``targets`` (B,) item indices, a prompt
     stops as soon as its target cannot be listed: ``missed[b]`` is then True and ``lists[b]`` is not the
@@ -300,12 +301,13 @@ def replayed_beam_lists(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBat
     out = beam_search_sequences(model, hidden, batch.attention_mask, num_beams, per, longest,
                                 table if constrained else None, targets=target_seqs)
     seqs, missed = out if targets is not None else (out, torch.zeros(hidden.shape[0], dtype=torch.bool))
-    lists = _read_lists(item_trie(tokenizer), seqs.reshape(-1, seqs.shape[-1]).tolist(), hidden.shape[0], per)
+    lists = _read_lists(item_trie(tokenizer), seqs.reshape(-1, seqs.shape[-1]).tolist(), hidden.shape[0], per,
+                        keep_places)
     return lists, missed.cpu().tolist()
 
 
 def _plain_two_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_beams: int,
-                          top_n: int) -> list[list[int]]:
+                          top_n: int, keep_places: bool = False) -> list[list[int]]:
     """Unconstrained ``generate`` (``num_beams`` beams, ``max_new_tokens`` 2, early stopping, length
     penalty 1) of single-token items, as transformers' vectorised beam search computes it: step 1 keeps
     the top ``2 * num_beams`` tokens; an ``</s>`` among the first ``num_beams`` of them finishes (score
@@ -313,7 +315,7 @@ def _plain_two_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedB
     continuations of all running beams, of which the first ``num_beams`` finish at the length limit
     (score ``sum / 2``); the best ``num_beams`` finished hypotheses, best first, give the lists (an item
     token followed by ``</s>`` or by nothing is that item; every other output is dropped, as
-    :func:`beam_rank` drops it). ``num_beams`` >= 2 (with one beam ``generate`` runs greedy search)."""
+    :func:`beam_rank` drops it, or keeps its place with ``keep_places``). ``num_beams`` >= 2 (with one beam ``generate`` runs greedy search)."""
     if num_beams < 2:
         raise ValueError("the plain beam replay needs num_beams >= 2 (one beam is greedy search: use beam_rank)")
     device = next(model.parameters()).device
@@ -339,21 +341,30 @@ def _plain_two_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedB
     scores = torch.cat([torch.full((bsz, num_beams), -1.0e9, device=device), fin1_score, top2[:, :num_beams] / 2], dim=1)
     best = torch.topk(scores, num_beams, dim=-1).indices[:, : min(top_n, num_beams)].cpu()
     start, stop = tokenizer.item_token_range()
-    run_tok, beam2, tok2 = run_tok.cpu(), beam2.cpu(), tok2.cpu()
+    run_tok, beam2, tok2, eos_first = run_tok.cpu(), beam2.cpu(), tok2.cpu(), eos1[:, :num_beams].cpu()
     ranked: list[list[int]] = []
     for b in range(bsz):
         items: list[int] = []
-        for j in best[b].tolist():
-            if j < 2 * num_beams:  # an unused slot (-1e9) or step 1's </s>: not an item
-                continue
-            c = j - 2 * num_beams
-            toks = [t for t in (int(run_tok[b, beam2[b, c]]), int(tok2[b, c])) if t != PAD_ID]  # beam_rank's reading
-            if not toks or toks[-1] != EOS_ID:
-                toks.append(EOS_ID)
-            if len(toks) == 2 and start <= toks[0] < stop and (toks[0] - start) not in items:
-                items.append(toks[0] - start)
+        for place, j in enumerate(best[b].tolist()):
+            if j < num_beams or (j < 2 * num_beams and not eos_first[b, j - num_beams]):
+                continue  # an unused slot (-1e9: never above the k finite step-2 scores)
+            item = None
+            if j >= 2 * num_beams:  # step 1's </s> (num_beams <= j < 2 num_beams) is no item
+                c = j - 2 * num_beams
+                toks = [t for t in (int(run_tok[b, beam2[b, c]]), int(tok2[b, c])) if t != PAD_ID]  # beam_rank's reading
+                if not toks or toks[-1] != EOS_ID:
+                    toks.append(EOS_ID)
+                if len(toks) == 2 and start <= toks[0] < stop and (toks[0] - start) not in items:
+                    item = toks[0] - start
+            if item is not None:
+                items.append(item)
+            elif keep_places:
+                items.append(NOT_AN_ITEM - place)
         ranked.append(items)
     return ranked
+
+
+NOT_AN_ITEM = -1  # keep_places: a returned sequence that is no (new) item at position p is NOT_AN_ITEM - p
 
 
 class ItemTrie:
@@ -379,8 +390,11 @@ class ItemTrie:
 
 @torch.no_grad()
 def beam_rank(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_beams: int = 20, top_n: int = 10,
-              constrained: bool = True) -> list[list[int]]:
-    """Per prompt, up to ``top_n`` item indices from beam search (best first); invalid outputs dropped."""
+              constrained: bool = True, keep_places: bool = False) -> list[list[int]]:
+    """Per prompt, up to ``top_n`` item indices from beam search (best first); invalid outputs (not an item,
+    or an item already listed) dropped — or, with ``keep_places``, kept as distinct negative ids
+    (``NOT_AN_ITEM - position``) so that each item keeps its position among the returned sequences, as the
+    public PAP-REC code ranks them (a target behind a non-item output is not moved up)."""
     from transformers.modeling_outputs import BaseModelOutput
 
     device = next(model.parameters()).device
@@ -399,21 +413,24 @@ def beam_rank(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_be
         prefix_allowed_tokens_fn=allowed if constrained else None, early_stopping=True, do_sample=False,
         decoder_start_token_id=PAD_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID,
     )
-    return _read_lists(trie, out.tolist(), hidden.shape[0], min(top_n, num_beams))
+    return _read_lists(trie, out.tolist(), hidden.shape[0], min(top_n, num_beams), keep_places)
 
 
-def _read_lists(trie: ItemTrie, sequences: list[list[int]], n_prompts: int, per: int) -> list[list[int]]:
+def _read_lists(trie: ItemTrie, sequences: list[list[int]], n_prompts: int, per: int,
+                keep_places: bool = False) -> list[list[int]]:
     """Item lists from ``generate``'s output rows (``per`` per prompt, best first): a row's tokens after the
     start token up to its first ``</s>`` (pads dropped; transformers fills a hypothesis shorter than the
     longest with ``</s>``) are an item if the trie knows them; invalid outputs and repeats are dropped."""
     ranked: list[list[int]] = []
     for b in range(n_prompts):
         items: list[int] = []
-        for seq in sequences[b * per : (b + 1) * per]:
+        for place, seq in enumerate(sequences[b * per : (b + 1) * per]):
             toks = [t for t in seq[1:] if t != PAD_ID]
             toks = toks[: toks.index(EOS_ID) + 1] if EOS_ID in toks else toks + [EOS_ID]
             item = trie.item_of.get(tuple(toks))
             if item is not None and item not in items:
                 items.append(item)
+            elif keep_places:
+                items.append(NOT_AN_ITEM - place)
         ranked.append(items)
     return ranked

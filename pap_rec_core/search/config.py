@@ -10,7 +10,7 @@ from pap_rec_core.configs import known_fields
 from pap_rec_core.prompts.layout import PromptLayout, SlotPosition
 
 SURROGATES = Surrogate.values()
-TASK_SURROGATES = {"sequential": ("beam", "exact", "ndcg", "likelihood"), "direct": ("exact", "ndcg", "likelihood"),
+TASK_SURROGATES = {"sequential": ("beam", "exact", "ndcg", "likelihood"), "direct": ("exact", "ndcg", "likelihood", "beam"),
                    "explanation": ("bleu-rouge", "likelihood")}
 PERSONAL_RULES = PersonalRule.values()
 
@@ -30,7 +30,8 @@ class SearchConfig:
     n_personal: int = 0
     position: SlotPosition = SlotPosition.SUFFIX  # suffix (the paper) | prefix
     top_k: int = 5  # candidates per slot
-    # beam (the paper) | exact (NDCG@5 + HR@5 from full scores) | ndcg (NDCG of the full ranking, no cut-off:
+    # beam (the paper; direct task: beams over its prompt, the target among the generated items) |
+    # exact (NDCG@5 + HR@5 from full scores) | ndcg (NDCG of the full ranking, no cut-off:
     # every user's rank counts) | likelihood; explanation: bleu-rouge
     surrogate: Surrogate = Surrogate.EXACT
     ranking: Ranking = Ranking.FIRST_TOKEN  # how `exact` ranks: first-token (single-token items) | exact
@@ -105,7 +106,12 @@ class SearchConfig:
         :data:`PROTOCOLS`), with ``overrides`` on top."""
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
-        return cls(**{**PROTOCOLS[protocol], **overrides})
+        task = Task(overrides.get("task", Task.SEQUENTIAL))
+        if protocol == "paper" and task not in PAPER_TASKS:
+            raise ValueError(f"the paper protocol is the public code's sequential or direct search; the {task} "
+                             "task's judge there (greedy text, unsmoothed BLEU-4 + 0.1 ROUGE-L) is not reproduced: "
+                             "use protocol 'ours'")
+        return cls(**{**PROTOCOLS[protocol], **(PAPER_TASKS[task] if protocol == "paper" else {}), **overrides})
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v.value if isinstance(v, Choice) else v for k, v in asdict(self).items()}
@@ -132,3 +138,8 @@ PROTOCOLS: dict[str, dict[str, Any]] = {
     "paper": {"surrogate": "beam", "samples_per_user": 5, "sample_window": 4, "allow_current": True,
               "mask_history": False, "beam_constrained": False, "max_history": 200},
 }
+# What the public code does per task under the paper protocol, on top of PROTOCOLS["paper"]: the direct
+# task ("traditional", template 5-7) is judged by the same plain beam search over its prompt (the target
+# among the generated items, which need not be candidates), with 5 gradient samples per user whose targets
+# are any training item.
+PAPER_TASKS: dict[Task, dict[str, Any]] = {Task.SEQUENTIAL: {}, Task.DIRECT: {"sample_window": 0}}

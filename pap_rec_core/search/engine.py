@@ -27,6 +27,7 @@ iteration depends only on the state before it: that is what makes ``resume`` exa
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ import numpy as np
 import torch
 
 from pap_rec_core.data.split import Split, item_mask
+from pap_rec_core.rlm.attention import padded_keys_attention
 from pap_rec_core.rlm.batching import collate, pad_labels
 from pap_rec_core.rlm.checkpoint import RLMBundle
 from pap_rec_core.search.config import SearchConfig
@@ -185,18 +187,23 @@ class PapRecSearch:
             n_shared = self.layout.n_shared
             batch = collate([self.task.render(self.tok, self.layout, judge, int(r), t[:n_shared].tolist(),
                                               t[n_shared:].tolist()) for r, t in zip(rows, tokens_rows)])
-        else:
-            batch = judge.prompts.fill(tokens_rows, rows)
-        return self.task.values(self.model, self.tok, batch, judge, rows, generate=self.engine == "reference")
+            return self.task.values(self.model, self.tok, batch, judge, rows, generate=True)
+        with padded_keys_attention():  # fast: the encoder's padding in its keys (the same outputs)
+            return self.task.values(self.model, self.tok, judge.prompts.fill(tokens_rows, rows), judge, rows,
+                                    generate=False)
 
     def _batches(self, judge: Judge, rows: np.ndarray) -> list[np.ndarray]:
-        """Positions into ``rows`` in batches of at most ``batch_size``. The reference engine takes them in
-        order; the fast one sorts them by prompt length and also starts a batch where padding would pass
-        5% of it (at least 16 rows a batch), so that trimmed batches carry little padding."""
+        """Positions into ``rows`` (of ``judge``'s prompts) in batches: see :meth:`_length_batches`."""
+        return self._length_batches(judge.prompts.lengths()[rows])
+
+    def _length_batches(self, lengths: np.ndarray) -> list[np.ndarray]:
+        """Positions into ``lengths`` (each prompt's tokens) in batches of at most ``batch_size``. The
+        reference engine takes them in order; the fast one sorts them by prompt length and also starts a
+        batch where padding would pass 5% of it (at least 16 rows a batch), so that trimmed batches carry
+        little padding."""
         bs = self.config.batch_size
         if self.engine == "reference":
-            return [np.arange(s, min(len(rows), s + bs)) for s in range(0, len(rows), bs)]
-        lengths = judge.prompts.lengths()[rows]
+            return [np.arange(s, min(len(lengths), s + bs)) for s in range(0, len(lengths), bs)]
         order = np.argsort(lengths, kind="stable")
         out, start, total = [], 0, 0
         for k, pos in enumerate(order):
@@ -270,13 +277,12 @@ class PapRecSearch:
         loss_sum = torch.zeros(1, dtype=torch.float64)
         row_of_sample = np.repeat(self.mine, spu)  # this process's samples are user-major
         row_tokens = tokens[row_of_sample]
-        bs = self.config.batch_size
-        for s in range(0, len(prompts), bs):
-            idx = np.arange(s, min(len(prompts), s + bs))
+        for idx in self._length_batches(prompts.lengths()):  # fast: similar lengths together, as the judge
             batch = prompts.fill(row_tokens[idx], idx)
             labels = pad_labels([self.tok.text_target_ids(prompts.texts[i]) for i in idx] if prompts.texts is not None
                                 else [self.tok.item_target_ids(int(t)) for t in prompts.targets[idx]])
-            g, losses = slot_gradients(self.model, batch, labels)
+            with padded_keys_attention() if self.engine == "fast" else contextlib.nullcontext():
+                g, losses = slot_gradients(self.model, batch, labels)
             grads.index_add_(0, torch.as_tensor(row_of_sample[idx]), g.double().cpu())
             loss_sum += losses.double().sum().cpu()
         all_sum(grads, loss_sum)

@@ -58,19 +58,24 @@ def surrogate_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedB
     same ranks) and that of digit-text items on the item trie (shared prefixes once); the reference engine
     (``generate=True``) calls ``generate`` and teacher-forces every item. ``constrained=False``: the
     beam search is plain ``generate`` over the whole vocabulary (the public code), not held to valid item
-    ids. ``likelihood=False``: the beam surrogate's likelihood is not computed when nothing uses it (the
+    ids, and a target's rank is its position among the 5 returned sequences (non-item outputs keep their
+    places, as the public code compares each returned sequence with the target). ``likelihood=False``: the beam surrogate's likelihood is not computed when nothing uses it (the
     reference engine then returns zeros; the fast one gets it for free)."""
     if kind == "beam":
         if not generate and tok.item_tokens and constrained:
             ranks, lik = beam_target_ranks(model, tok, batch, targets, history_mask, num_beams=20, top_n=5)
             return ndcg5_plus_hit5(ranks), lik.astype(np.float64)
         none_missed = [False] * len(targets)
+        places = not constrained  # plain beams rank the target among the 5 returned sequences, as the public code
         if generate:
-            lists, missed = beam_rank(model, tok, batch, num_beams=20, top_n=5, constrained=constrained), none_missed
+            lists, missed = beam_rank(model, tok, batch, num_beams=20, top_n=5, constrained=constrained,
+                                      keep_places=places), none_missed
         elif tok.item_tokens:  # plain beams of single-token items: the two-step replay
-            lists, missed = beam_top_items(model, tok, batch, num_beams=20, top_n=5, constrained=False), none_missed
+            lists, missed = beam_top_items(model, tok, batch, num_beams=20, top_n=5, constrained=False,
+                                           keep_places=True), none_missed
         else:  # digit-text items: the replay, each prompt stopped once its target cannot be listed
-            lists, missed = replayed_beam_lists(model, tok, batch, 20, 5, constrained, targets=targets)
+            lists, missed = replayed_beam_lists(model, tok, batch, 20, 5, constrained, targets=targets,
+                                                keep_places=places)
         exclude = None if history_mask is None else [set(np.flatnonzero(row).tolist()) for row in history_mask]
         ranks = np.where(missed, np.inf, ranks_from_lists(lists, targets, exclude))
         lik = (score_items(model, tok, batch, candidates=torch.as_tensor(targets)[:, None]).numpy()[:, 0]
@@ -93,7 +98,8 @@ def direct_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedBatc
     """The direct task's ``(values, loglik)``: the target ranked among its row's candidates (``exact``:
     NDCG@5 + HR@5; ``likelihood``: the target's log-likelihood)."""
     if kind == "beam":
-        raise ValueError("the beam surrogate is not defined for the direct task; use exact or likelihood")
+        raise ValueError("direct_values ranks among the candidates; the direct task's beam surrogate (beams over "
+                         "its prompt, as the public code) is surrogate_values with the targets")
     scores = score_items(model, tok, batch, candidates=torch.as_tensor(candidates),
                          include_eos=ranking == "exact" or kind == "likelihood").numpy().astype(np.float64)
     lik = scores[np.arange(len(target_col)), target_col]

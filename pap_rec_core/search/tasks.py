@@ -130,7 +130,8 @@ class DirectTask(SearchTask):
     def validation_rows(self, users: np.ndarray) -> list[Row]:
         targets = self.split.targets(Stage.VALID)[users]
         shown = self.split.shown_candidates(Stage.VALID, users, self.config.seed)
-        return [Row(r, target=int(targets[r]), candidates=shown[r]) for r in range(len(users))]
+        # the history is not in the prompt; it is the judge's history mask (used by the beam surrogate only)
+        return [Row(r, self.split.history(int(u), Stage.VALID), int(targets[r]), shown[r]) for r, u in enumerate(users)]
 
     def training_row(self, row: int, user: int, usable: int, rng: random.Random) -> Row:
         _, target = self._training_target(user, usable, rng)
@@ -164,6 +165,8 @@ class DirectTask(SearchTask):
                                              judge.candidates[row], shared=shared, personal=personal))
 
     def values(self, model, tok, batch, judge, rows, *, generate):
+        if self.config.surrogate == "beam":  # the public code's judge: beams over the prompt, as sequential
+            return super().values(model, tok, batch, judge, rows, generate=generate)
         return direct_values(self.config.surrogate, model, tok, batch, judge.candidates[rows],
                              judge.target_col[rows], self.config.ranking)
 

@@ -1,0 +1,71 @@
+"""The RLM's attention: transformers' SDPA, with a faster encoder self-attention for the fast engine.
+
+With padding, transformers' SDPA path for T5 writes the relative position bias and the padding mask
+into one ``(B, H, L, L)`` float mask per layer (``create_position_bias_mask``) before calling
+``scaled_dot_product_attention``; for long prompts that mask, written and read once per layer, costs
+more than the attention itself. Inside :func:`padded_keys_attention` the encoder's self-attention
+instead moves the padding into the keys: one more head dimension, 1 for every query and 0 (real key) or
+-1e30 (padding key) for the keys, so a padding key's score is -1e30 + bias and its softmax weight is
+exactly 0, and the mask passed to SDPA is the ``(1, H, L, L)`` bias alone, shared by the batch. The
+extra dimension adds 0 to every real score, so the outputs equal the default path's (tested: equal on
+the encoder's shapes, and the engines take the same decisions). Everything else — the decoder, the
+cross-attention, any call outside the context (the reference engine, training, ``generate``) — is
+transformers' SDPA unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from typing import Iterator
+
+import torch
+
+ATTENTION = "pap_rec_sdpa"  # the implementation name every RecLM is built with (RLMConfig.t5_config)
+_PAD_SCORE = -1e30  # a padding key's extra-dimension score: its softmax weight is exactly 0
+_padded_keys: contextvars.ContextVar[bool] = contextvars.ContextVar("pap_rec_padded_keys", default=False)
+
+
+@contextlib.contextmanager
+def padded_keys_attention() -> Iterator[None]:
+    """Within the block (this thread / task only), encoder self-attention carries padding in the keys."""
+    token = _padded_keys.set(True)
+    try:
+        yield
+    finally:
+        _padded_keys.reset(token)
+
+
+def _attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None,
+               is_causal=None, position_bias=None, **kwargs):
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    self_attention = query.shape[-2] == key.shape[-2] and not getattr(module, "is_decoder", False)
+    if (not _padded_keys.get() or not self_attention or attention_mask is None or attention_mask.dtype != torch.bool
+            or attention_mask.shape[1] != 1 or position_bias is None or kwargs.get("softcap") is not None):
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      is_causal=is_causal, position_bias=position_bias, **kwargs)
+    # query/key/value (B, H, L, D); attention_mask (B, 1, L or 1, L) True on real keys; position_bias (1, H, L, L).
+    # The encoder's mask is a padding mask (sdpa_mask, bidirectional): every query row is the same, and
+    # prompts are right-padded, so row 0 (a real token) says which keys are real.
+    b, h, n, _ = key.shape
+    keys_ok = attention_mask[:, 0, 0, :]  # (B, L)
+    pad = torch.zeros((b, n), dtype=key.dtype, device=key.device).masked_fill_(~keys_ok, _PAD_SCORE)
+    q = torch.cat([query, query.new_ones((*query.shape[:-1], 1))], -1)
+    k = torch.cat([key, pad[:, None, :, None].expand(b, h, n, 1)], -1)
+    v = torch.cat([value, value.new_zeros((*value.shape[:-1], 1))], -1)
+    out = torch.nn.functional.scaled_dot_product_attention(
+        q, k, v, attn_mask=position_bias.to(query.dtype), dropout_p=dropout,
+        scale=query.shape[-1] ** -0.5 if scaling is None else scaling)  # (T5: scaling 1)
+    return out[..., :-1].transpose(1, 2).contiguous(), None
+
+
+def register() -> str:
+    """Registers :data:`ATTENTION` with transformers (idempotent); returns the name."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(ATTENTION, _attention)
+    if ATTENTION not in ALL_MASK_ATTENTION_FUNCTIONS:
+        AttentionMaskInterface.register(ATTENTION, sdpa_mask)
+    return ATTENTION

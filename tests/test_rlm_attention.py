@@ -1,0 +1,96 @@
+"""The fast engine's encoder self-attention (padding carried in the keys) against transformers' SDPA path."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pap_rec_core.rlm import RecLM, RLMConfig
+from pap_rec_core.rlm.attention import ATTENTION, padded_keys_attention
+from pap_rec_core.search import per_sample_loss
+
+
+@pytest.fixture(scope="module")
+def model() -> RecLM:
+    torch.manual_seed(0)
+    return RecLM(RLMConfig(vocab_size=60, d_model=32, d_ff=64, d_kv=8, num_heads=4, num_layers=2,
+                           num_decoder_layers=2, dropout_rate=0.0)).eval()
+
+
+def _padded_batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    lengths = [23, 9, 17, 1, 23]
+    ids = torch.randint(5, 60, (len(lengths), max(lengths)), generator=g)
+    mask = torch.zeros_like(ids)
+    for r, n in enumerate(lengths):
+        mask[r, :n] = 1
+    ids = ids * mask  # right-padded with the pad id 0, as collate gives
+    labels = torch.randint(5, 60, (len(lengths), 3), generator=g)
+    return ids, mask, labels
+
+
+class _SdpaSpy:
+    """Records the batch size of each attention mask SDPA receives, then calls SDPA."""
+
+    def __init__(self):
+        self.mask_batches: list[int | None] = []
+        self._sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def __call__(self, *args, **kwargs):
+        mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
+        self.mask_batches.append(None if mask is None else mask.shape[0])
+        return self._sdpa(*args, **kwargs)
+
+
+def test_models_are_built_with_the_house_attention(model) -> None:
+    assert model.t5.config._attn_implementation == ATTENTION
+
+
+def test_encoder_outputs_equal_transformers_sdpa(model) -> None:
+    ids, mask, _ = _padded_batch()
+    with torch.no_grad():
+        plain = model.encode(mask, input_ids=ids)
+        with padded_keys_attention():
+            fast = model.encode(mask, input_ids=ids)
+    real = mask.bool()
+    torch.testing.assert_close(fast[real], plain[real], rtol=1e-6, atol=1e-6)
+    # a padded batch gives each prompt what it gets alone (no padding at all): padding is really masked
+    with torch.no_grad(), padded_keys_attention():
+        alone = model.encode(mask[1:2, :9], input_ids=ids[1:2, :9])
+    torch.testing.assert_close(fast[1, :9], alone[0], rtol=1e-5, atol=1e-6)
+
+
+def test_slot_gradients_and_losses_equal_transformers_sdpa(model) -> None:
+    ids, mask, labels = _padded_batch(1)
+
+    def grads():
+        embeds = model.embed(ids, None).detach().requires_grad_(True)
+        losses = per_sample_loss(model(mask, inputs_embeds=embeds, labels=labels).logits, labels)
+        losses.sum().backward(inputs=[embeds])
+        return embeds.grad, losses.detach()
+
+    g_plain, l_plain = grads()
+    with padded_keys_attention():
+        g_fast, l_fast = grads()
+    torch.testing.assert_close(l_fast, l_plain, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(g_fast[mask.bool()], g_plain[mask.bool()], rtol=1e-5, atol=1e-7)
+
+
+def test_only_encoder_self_attention_inside_the_context_changes_path(model, monkeypatch) -> None:
+    ids, mask, labels = _padded_batch(2)
+    spy = _SdpaSpy()
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    with torch.no_grad():
+        model(mask, input_ids=ids, labels=labels)
+    outside = list(spy.mask_batches)
+    spy.mask_batches.clear()
+    with torch.no_grad(), padded_keys_attention():
+        model(mask, input_ids=ids, labels=labels)
+    inside = list(spy.mask_batches)
+    layers = model.t5.config.num_layers
+    assert len(inside) == len(outside) == layers + 2 * model.t5.config.num_decoder_layers
+    # outside: every encoder layer gets the (B, H, L, L) bias-and-padding mask; inside: the shared (1, H, L, L)
+    # bias; the decoder's self- and cross-attention are called the same way in both
+    assert outside[:layers] == [len(ids)] * layers
+    assert inside[:layers] == [1] * layers
+    assert inside[layers:] == outside[layers:]
