@@ -94,3 +94,18 @@ def test_only_encoder_self_attention_inside_the_context_changes_path(model, monk
     assert outside[:layers] == [len(ids)] * layers
     assert inside[:layers] == [1] * layers
     assert inside[layers:] == outside[layers:]
+
+
+def test_a_mask_that_is_not_a_padding_mask_takes_transformers_path(model, monkeypatch) -> None:
+    """A 4-D boolean mask whose query rows differ (not what the encoder builds) is left to transformers."""
+    from pap_rec_core.rlm.attention import _attention
+
+    spy = _SdpaSpy()
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    layer = model.t5.encoder.block[0].layer[0].SelfAttention
+    q = k = v = torch.randn(2, 4, 5, 8)
+    causal = torch.tril(torch.ones(5, 5, dtype=torch.bool)).expand(2, 1, 5, 5)
+    bias = torch.zeros(1, 4, 5, 5)
+    with padded_keys_attention():
+        out, _ = _attention(layer, q, k, v, causal, scaling=1.0, position_bias=bias)
+    assert spy.mask_batches == [2] and out.shape == (2, 5, 4, 8)

@@ -420,7 +420,8 @@ def _read_lists(trie: ItemTrie, sequences: list[list[int]], n_prompts: int, per:
                 keep_places: bool = False) -> list[list[int]]:
     """Item lists from ``generate``'s output rows (``per`` per prompt, best first): a row's tokens after the
     start token up to its first ``</s>`` (pads dropped; transformers fills a hypothesis shorter than the
-    longest with ``</s>``) are an item if the trie knows them; invalid outputs and repeats are dropped."""
+    longest with ``</s>``) are an item if the trie knows them; invalid outputs and repeats are dropped (or,
+    with ``keep_places``, kept as ``NOT_AN_ITEM - position``)."""
     ranked: list[list[int]] = []
     for b in range(n_prompts):
         items: list[int] = []

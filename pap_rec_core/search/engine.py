@@ -17,8 +17,9 @@ surrogate — comes from one :class:`~pap_rec_core.search.tasks.SearchTask`; thi
 
 Two engines take the same decisions: ``fast`` scores the k candidates of a slot in one batched pass
 over prompts tokenised once (:mod:`pap_rec_core.search.slots`), computes the beam surrogate without
-``generate`` (:func:`~pap_rec_core.rlm.ranking.beam_top_items`, same lists) and scores digit-text items
-on the item trie; ``reference`` follows the paper's code step by step — every candidate is rendered,
+``generate`` (:func:`~pap_rec_core.rlm.ranking.beam_top_items`, same lists), scores digit-text items
+on the item trie, batches prompts of similar length, runs the encoder with the padding in the attention
+keys (:mod:`pap_rec_core.rlm.attention`) and computes a gradient sample drawn twice once; ``reference`` follows the paper's code step by step — every candidate is rendered,
 tokenised and scored on its own, the beam surrogate by transformers' ``generate``, exact scores by
 teacher forcing every item. Randomness (initial
 tokens, slot order, training samples) comes from generators seeded by (seed, iteration, purpose), so an
@@ -277,16 +278,41 @@ class PapRecSearch:
         loss_sum = torch.zeros(1, dtype=torch.float64)
         row_of_sample = np.repeat(self.mine, spu)  # this process's samples are user-major
         row_tokens = tokens[row_of_sample]
-        for idx in self._length_batches(prompts.lengths()):  # fast: similar lengths together, as the judge
+        keep, counts = self._distinct_samples(prompts, row_of_sample)
+        for part in self._length_batches(prompts.lengths()[keep]):  # fast: similar lengths together, as the judge
+            idx = keep[part]
             batch = prompts.fill(row_tokens[idx], idx)
             labels = pad_labels([self.tok.text_target_ids(prompts.texts[i]) for i in idx] if prompts.texts is not None
                                 else [self.tok.item_target_ids(int(t)) for t in prompts.targets[idx]])
             with padded_keys_attention() if self.engine == "fast" else contextlib.nullcontext():
                 g, losses = slot_gradients(self.model, batch, labels)
-            grads.index_add_(0, torch.as_tensor(row_of_sample[idx]), g.double().cpu())
-            loss_sum += losses.double().sum().cpu()
+            weight = torch.as_tensor(counts[part], dtype=torch.float64)  # a repeated sample counts as often as drawn
+            grads.index_add_(0, torch.as_tensor(row_of_sample[idx]), g.double().cpu() * weight[:, None, None])
+            loss_sum += (losses.double().cpu() * weight).sum()
         all_sum(grads, loss_sum)
         return grads / spu, float(loss_sum) / (len(self.users) * spu)
+
+    def _distinct_samples(self, prompts: SlotPrompts, row_of_sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(keep, counts)``: the samples whose gradient is computed and how many drawn samples each stands for.
+        The reference engine computes every sample; the fast one computes a sample drawn twice for the same user
+        (the same prompt and target: the paper protocol draws 5 targets from each user's last 4 training
+        items) once and counts it twice — the same sum."""
+        n = len(prompts)
+        if self.engine == "reference":
+            return np.arange(n), np.ones(n, dtype=np.int64)
+        ids, words, lengths = prompts.base.input_ids.numpy(), prompts.base.whole_word_ids.numpy(), prompts.lengths()
+        first: dict[tuple, int] = {}
+        keep, counts = [], []
+        for i in range(n):
+            answer = prompts.texts[i] if prompts.texts is not None else int(prompts.targets[i])
+            key = (int(row_of_sample[i]), answer, ids[i, : lengths[i]].tobytes(), words[i, : lengths[i]].tobytes())
+            if key in first:
+                counts[first[key]] += 1
+            else:
+                first[key] = len(keep)
+                keep.append(i)
+                counts.append(1)
+        return np.asarray(keep, dtype=np.int64), np.asarray(counts, dtype=np.int64)
 
     # -- rounds -----------------------------------------------------------------------------------
     def shared_round(self, state: SearchState) -> Generator[SearchEvent, None, bool]:
