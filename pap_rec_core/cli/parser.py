@@ -110,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--top-k", type=int, default=5, help="candidates per slot (default: %(default)s)")
     se.add_argument("--surrogate", choices=["exact", "ndcg", "beam", "likelihood", "bleu-rouge"],
                     help="validation judge: exact (NDCG@5+HR@5 from full ranks; the default), ndcg (NDCG of the full "
-                         "ranking, no cut-off), beam (the paper's), likelihood; explanation: bleu-rouge (BLEU-4 + "
+                         "ranking, no cut-off), beam (the paper's; direct task: the target among the items generated for the "
+                         "prompt), likelihood; explanation: bleu-rouge (BLEU-4 + "
                          "0.1 ROUGE-L, the default) or likelihood")
     se.add_argument("--max-explanation-tokens", type=int, default=32,
                     help="explanation task: greedy tokens generated per prompt (default: %(default)s)")
