@@ -188,7 +188,8 @@ def test_eos_after_pairs_equals_transformers_decoder_on_start_and_item(sp_bytes,
 
 @pytest.mark.parametrize("seed", [0, 3, 5, 8, 11])
 def test_unconstrained_beam_top_items_give_the_lists_of_plain_generate(sp_bytes, seed) -> None:
-    from pap_rec_core.rlm.ranking import NOT_AN_ITEM, beam_top_items
+    from pap_rec_core.evaluation.metrics import ranks_from_lists
+    from pap_rec_core.rlm.ranking import NOT_AN_ITEM, beam_top_items, plain_beam_lists
 
     tok = RecTokenizer(sp_bytes, [str(i) for i in range(25)], ["1", "2"])
     model = _model(tok.vocab_size, seed=seed)
@@ -200,7 +201,7 @@ def test_unconstrained_beam_top_items_give_the_lists_of_plain_generate(sp_bytes,
     bias[start:stop], bias[EOS_ID] = 3.0, 5.0 + 0.5 * (seed % 3)  # lists of 0-5 items, </s> and junk among them
     model.t5.lm_head.weight = torch.nn.Parameter(model.t5.lm_head.weight.detach().clone())  # untied
     model.t5.lm_head.bias = torch.nn.Parameter(bias)
-    lengths, places = [], 0
+    lengths, places, skipped = [], 0, 0
     for beams, top in ((20, 5), (6, 5), (4, 3), (3, 3)):
         fast = beam_top_items(model, tok, batch, num_beams=beams, top_n=top, constrained=False)
         assert fast == beam_rank(model, tok, batch, num_beams=beams, top_n=top, constrained=False), (beams, top)
@@ -211,10 +212,19 @@ def test_unconstrained_beam_top_items_give_the_lists_of_plain_generate(sp_bytes,
         for items, kept in zip(fast, placed):  # every returned sequence has its place; items in the same order
             assert len(kept) == top and [i for i in kept if i >= 0] == items
             assert all(kept[p] == NOT_AN_ITEM - p for p in range(top) if kept[p] < 0)
+        listed = [next((i for i in kept if i >= 0), 0) for kept in placed]  # a listed item (or 0) per prompt
+        unlisted = [next(i for i in range(25) if i not in kept) for kept in placed]
+        for targets in (listed, unlisted):  # the second step only where the target is a running beam: same ranks
+            lists, missed = plain_beam_lists(model, tok, batch, beams, top, keep_places=True, targets=targets)
+            np.testing.assert_array_equal(np.where(missed, np.inf, ranks_from_lists(lists, targets, None)),
+                                          ranks_from_lists(placed, targets, None))
+            assert all(lists[b] == placed[b] for b, gone in enumerate(missed) if not gone)
+        skipped += sum(plain_beam_lists(model, tok, batch, beams, top, targets=unlisted)[1])
         places += sum(any(i < 0 for i in kept[: last]) for kept in placed  # a non-item before an item
                       for last in [max((p for p, i in enumerate(kept) if i >= 0), default=0)])
     assert max(lengths) > 0, "the lists hold items: the comparison is not between empty lists"
     assert places > 0, "non-item outputs come before items: keeping their places moves ranks"
+    assert skipped > 0, "some prompts skip their second step: the shortcut is exercised"
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -306,8 +306,19 @@ def replayed_beam_lists(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBat
     return lists, missed.cpu().tolist()
 
 
+def plain_beam_lists(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_beams: int = 20,
+                     top_n: int = 10, keep_places: bool = False,
+                     targets=None) -> tuple[list[list[int]], list[bool]]:
+    """``(lists, missed)``: unconstrained beam lists of single-token items (:func:`_plain_two_step_beams`);
+    with ``targets`` (B,) item indices, a prompt whose target is not among the beams still running after
+    the first step cannot list it (every listed item is such a beam's token), so its second step is
+    skipped: ``missed[b]`` is then True and ``lists[b]`` is empty."""
+    out = _plain_two_step_beams(model, tokenizer, batch, num_beams, top_n, keep_places, targets)
+    return out if targets is not None else (out, [False] * len(out))
+
+
 def _plain_two_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_beams: int,
-                          top_n: int, keep_places: bool = False) -> list[list[int]]:
+                          top_n: int, keep_places: bool = False, targets=None):
     """Unconstrained ``generate`` (``num_beams`` beams, ``max_new_tokens`` 2, early stopping, length
     penalty 1) of single-token items, as transformers' vectorised beam search computes it: step 1 keeps
     the top ``2 * num_beams`` tokens; an ``</s>`` among the first ``num_beams`` of them finishes (score
@@ -315,7 +326,8 @@ def _plain_two_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedB
     continuations of all running beams, of which the first ``num_beams`` finish at the length limit
     (score ``sum / 2``); the best ``num_beams`` finished hypotheses, best first, give the lists (an item
     token followed by ``</s>`` or by nothing is that item; every other output is dropped, as
-    :func:`beam_rank` drops it, or keeps its place with ``keep_places``). ``num_beams`` >= 2 (with one beam ``generate`` runs greedy search)."""
+    :func:`beam_rank` drops it, or keeps its place with ``keep_places``). ``num_beams`` >= 2 (with one
+    beam ``generate`` runs greedy search). ``targets``: see :func:`plain_beam_lists`."""
     if num_beams < 2:
         raise ValueError("the plain beam replay needs num_beams >= 2 (one beam is greedy search: use beam_rank)")
     device = next(model.parameters()).device
@@ -330,7 +342,16 @@ def _plain_two_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedB
     running_scores = torch.where(eos1, top1 - 1.0e9, top1)
     run_scores, run_pos = torch.topk(running_scores, num_beams, dim=-1)  # (B, k)
     run_tok = tok1.gather(1, run_pos)
-    rows = torch.arange(bsz, device=device).repeat_interleave(num_beams)
+    start, stop = tokenizer.item_token_range()
+    live = torch.ones(bsz, dtype=torch.bool, device=device)
+    if targets is not None:  # a target no running beam holds cannot be listed: skip that prompt's second step
+        live = (run_tok == torch.as_tensor(targets, device=device)[:, None] + start).any(1)
+    kept = torch.nonzero(live).flatten()
+    full, bsz = bsz, len(kept)
+    if not bsz:  # no prompt can list its target
+        return [[] for _ in range(full)], [True] * full
+    top1, eos1, run_scores, run_tok = top1[kept], eos1[kept], run_scores[kept], run_tok[kept]
+    rows = kept.repeat_interleave(num_beams)
     logits2 = _second_step_logits(model, first.cache, batch.attention_mask, rows, run_tok.reshape(-1)).float()
     acc = (F.log_softmax(logits2, dim=-1) + run_scores.reshape(-1, 1)).view(bsz, -1)  # (B, k * V)
     top2, idx2 = torch.topk(acc, keep, dim=-1)
@@ -340,7 +361,6 @@ def _plain_two_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedB
     fin1_score = torch.where(eos1[:, :num_beams], top1[:, :num_beams], torch.full_like(top1[:, :num_beams], -1.0e9))
     scores = torch.cat([torch.full((bsz, num_beams), -1.0e9, device=device), fin1_score, top2[:, :num_beams] / 2], dim=1)
     best = torch.topk(scores, num_beams, dim=-1).indices[:, : min(top_n, num_beams)].cpu()
-    start, stop = tokenizer.item_token_range()
     run_tok, beam2, tok2, eos_first = run_tok.cpu(), beam2.cpu(), tok2.cpu(), eos1[:, :num_beams].cpu()
     ranked: list[list[int]] = []
     for b in range(bsz):
@@ -361,7 +381,12 @@ def _plain_two_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedB
             elif keep_places:
                 items.append(NOT_AN_ITEM - place)
         ranked.append(items)
-    return ranked
+    if targets is None:
+        return ranked
+    lists: list[list[int]] = [[] for _ in range(full)]
+    for b, row in enumerate(kept.tolist()):
+        lists[row] = ranked[b]
+    return lists, (~live).cpu().tolist()
 
 
 NOT_AN_ITEM = -1  # keep_places: a returned sequence that is no (new) item at position p is NOT_AN_ITEM - p

@@ -21,10 +21,10 @@ from pap_rec_core.rlm.batching import EncodedBatch, pad_labels
 from pap_rec_core.rlm.model import RecLM
 from pap_rec_core.rlm.ranking import (
     beam_rank,
-    beam_top_items,
     eos_after_pairs,
     exact_scores_for_targets,
     first_step_beams,
+    plain_beam_lists,
     replayed_beam_lists,
     score_items,
 )
@@ -70,9 +70,9 @@ def surrogate_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedB
         if generate:
             lists, missed = beam_rank(model, tok, batch, num_beams=20, top_n=5, constrained=constrained,
                                       keep_places=places), none_missed
-        elif tok.item_tokens:  # plain beams of single-token items: the two-step replay
-            lists, missed = beam_top_items(model, tok, batch, num_beams=20, top_n=5, constrained=False,
-                                           keep_places=True), none_missed
+        elif tok.item_tokens:  # plain beams of single-token items: the two-step replay, second step only where
+            # the target is a running beam (elsewhere it cannot be listed)
+            lists, missed = plain_beam_lists(model, tok, batch, 20, 5, keep_places=True, targets=targets)
         else:  # digit-text items: the replay, each prompt stopped once its target cannot be listed
             lists, missed = replayed_beam_lists(model, tok, batch, 20, 5, constrained, targets=targets,
                                                 keep_places=places)
