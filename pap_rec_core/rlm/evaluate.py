@@ -82,17 +82,18 @@ def evaluate_render(bundle: RLMBundle, split: Split, stage: Stage | str, render:
                          "rlm.explain.compare_explanations")
     model, tok = bundle.model, bundle.tokenizer
     users = split.eval_users if users is None else np.asarray(users)
+    shown = split.shown_candidates(stage, users, seed) if task is Task.DIRECT else None  # fixed, seeded order
+    if method == "beam":  # direct task: beams over its prompt, the target among what it lists (the public code)
+        ranked: list[list[int]] = []
+        for s in tqdm(range(0, len(users), batch_size), disable=not progress, desc=f"beam {system}"):
+            rows = range(s, min(len(users), s + batch_size))
+            prompts = [render(int(users[r]), split.history(int(users[r]), stage), None if shown is None else shown[r])
+                       for r in rows]
+            ranked.extend(beam_top_items(model, tok, encode_batch(tok, prompts),  # beam_rank's lists, no generate
+                                         constrained=beam_constrained, keep_places=not beam_constrained))
+        return evaluate_ranked_lists(split, stage, ranked, system=system, config=config, users=users, task=task)
     if task is Task.DIRECT:
         cands = split.candidates(stage, users)  # (E, 1+n), target in column 0
-        shown = split.shown_candidates(stage, users, seed)  # fixed, seeded order
-        if method == "beam":  # the public code's judge: beams over the prompt, the target among what it lists
-            lists: list[list[int]] = []
-            for s in tqdm(range(0, len(users), batch_size), disable=not progress, desc=f"beam {system}"):
-                rows = range(s, min(len(users), s + batch_size))
-                prompts = [render(int(users[r]), split.history(int(users[r]), stage), shown[r]) for r in rows]
-                lists.extend(beam_top_items(model, tok, encode_batch(tok, prompts), constrained=beam_constrained,
-                                            keep_places=not beam_constrained))
-            return evaluate_ranked_lists(split, stage, lists, system=system, config=config, users=users, task=task)
         scores = np.empty(cands.shape, dtype=np.float64)
         for s in tqdm(range(0, len(users), batch_size), disable=not progress, desc=f"score {system}"):
             rows = range(s, min(len(users), s + batch_size))
@@ -100,13 +101,6 @@ def evaluate_render(bundle: RLMBundle, split: Split, stage: Stage | str, render:
             scores[s : s + len(rows)] = score_items(model, tok, encode_batch(tok, prompts), candidates=cands[s : s + len(rows)],
                                                    include_eos=method != "first-token").numpy()
         return evaluate_candidate_scores(split, stage, scores, system=system, config=config, users=users)
-    if method == "beam":
-        ranked: list[list[int]] = []
-        for s in tqdm(range(0, len(users), batch_size), disable=not progress, desc=f"beam {system}"):
-            prompts = [render(int(u), split.history(int(u), stage), None) for u in users[s : s + batch_size]]
-            ranked.extend(beam_top_items(model, tok, encode_batch(tok, prompts),  # beam_rank's lists, no generate
-                                         constrained=beam_constrained, keep_places=not beam_constrained))
-        return evaluate_ranked_lists(split, stage, ranked, system=system, config=config, users=users)
     if method not in ("exact", "first-token"):
         raise ValueError(f"unknown ranking method {method!r} (exact, first-token or beam)")
 

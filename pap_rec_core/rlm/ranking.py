@@ -264,13 +264,13 @@ def beam_top_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, n
     (every hypothesis has the same length, so the length penalty does not reorder them). Here: one
     decoder step, a top-``num_beams``, and the second step for those items only. ``constrained=False``
     (plain ``generate``, the public PAP-REC code) follows transformers' beam search over the whole
-    vocabulary instead (:func:`_plain_two_step_beams`). Digit-text items: transformers' beam search replayed
+    vocabulary instead (:func:`plain_beam_lists`). Digit-text items: transformers' beam search replayed
     with shared encoder keys and per-beam decoder caches (:func:`~pap_rec_core.rlm.decoding.beam_search_sequences`).
     Tested to give ``beam_rank``'s lists (``keep_places``: see there)."""
     if not tokenizer.item_tokens:
         return replayed_beam_lists(model, tokenizer, batch, num_beams, top_n, constrained, keep_places=keep_places)[0]
     if not constrained:
-        return _plain_two_step_beams(model, tokenizer, batch, num_beams, top_n, keep_places)
+        return plain_beam_lists(model, tokenizer, batch, num_beams, top_n, keep_places)[0]
     batch, hidden, first, lp1, items, step = first_step_beams(model, tokenizer, batch, num_beams)
     start, _ = tokenizer.item_token_range()
     total = lp1 + _eos_after_items(model, hidden, batch.attention_mask, items + start, 2048, first=step)
@@ -306,28 +306,21 @@ def replayed_beam_lists(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBat
     return lists, missed.cpu().tolist()
 
 
+@torch.no_grad()
 def plain_beam_lists(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_beams: int = 20,
                      top_n: int = 10, keep_places: bool = False,
                      targets=None) -> tuple[list[list[int]], list[bool]]:
-    """``(lists, missed)``: unconstrained beam lists of single-token items (:func:`_plain_two_step_beams`);
-    with ``targets`` (B,) item indices, a prompt whose target is not among the beams still running after
-    the first step cannot list it (every listed item is such a beam's token), so its second step is
-    skipped: ``missed[b]`` is then True and ``lists[b]`` is empty."""
-    out = _plain_two_step_beams(model, tokenizer, batch, num_beams, top_n, keep_places, targets)
-    return out if targets is not None else (out, [False] * len(out))
-
-
-def _plain_two_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_beams: int,
-                          top_n: int, keep_places: bool = False, targets=None):
-    """Unconstrained ``generate`` (``num_beams`` beams, ``max_new_tokens`` 2, early stopping, length
-    penalty 1) of single-token items, as transformers' vectorised beam search computes it: step 1 keeps
+    """``(lists, missed)`` of unconstrained ``generate`` (``num_beams`` beams, ``max_new_tokens`` 2, early
+    stopping, length penalty 1) of single-token items, as transformers' vectorised beam search computes it: step 1 keeps
     the top ``2 * num_beams`` tokens; an ``</s>`` among the first ``num_beams`` of them finishes (score
     ``log p / 1``), the best ``num_beams`` others run on; step 2 takes the top ``2 * num_beams``
     continuations of all running beams, of which the first ``num_beams`` finish at the length limit
     (score ``sum / 2``); the best ``num_beams`` finished hypotheses, best first, give the lists (an item
     token followed by ``</s>`` or by nothing is that item; every other output is dropped, as
     :func:`beam_rank` drops it, or keeps its place with ``keep_places``). ``num_beams`` >= 2 (with one
-    beam ``generate`` runs greedy search). ``targets``: see :func:`plain_beam_lists`."""
+    beam ``generate`` runs greedy search). With ``targets`` (B,) item indices, a prompt whose target is not
+    among the beams still running after the first step cannot list it (every listed item is such a beam's
+    token), so its second step is skipped: ``missed[b]`` is then True and ``lists[b]`` is empty."""
     if num_beams < 2:
         raise ValueError("the plain beam replay needs num_beams >= 2 (one beam is greedy search: use beam_rank)")
     device = next(model.parameters()).device
@@ -381,8 +374,6 @@ def _plain_two_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedB
             elif keep_places:
                 items.append(NOT_AN_ITEM - place)
         ranked.append(items)
-    if targets is None:
-        return ranked
     lists: list[list[int]] = [[] for _ in range(full)]
     for b, row in enumerate(kept.tolist()):
         lists[row] = ranked[b]
