@@ -43,7 +43,8 @@ def main(argv=None) -> None:
     from search_speed import matmul_rate, model_flop_counter
 
     from pap_rec_core.rlm.batching import encode_batch
-    from pap_rec_core.rlm.ranking import beam_rank, beam_top_items, item_sequences, score_items
+    from pap_rec_core.rlm.beams import beam_rank, beam_top_items
+    from pap_rec_core.rlm.ranking import item_sequences, score_items
     from pap_rec_core.scoring import PromptSpec, prompt_fn
 
     bundle, split = load_p5_shaped(args.p5_shaped, device=args.device)

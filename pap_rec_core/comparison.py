@@ -149,12 +149,11 @@ class UserRecommendations:
 
 def user_recommendations(bundle: RLMBundle, split: Split, render: PromptFn, user: int, *, system: str = "",
                          task: str = "sequential", stage: Stage | str = Stage.TEST, k: int = 10,
-                         exact: bool = False, seed: int = 0,
-                         eval_users: np.ndarray | None = None) -> UserRecommendations:
+                         exact: bool = False) -> UserRecommendations:
     """The top-``k`` items the RLM gives ``user`` (dense index) with ``render``'s prompt: all items with
-    the user's history masked (sequential), or the user's 1 + n candidates (direct, shown in the same
-    seeded order as the evaluator gives them when it evaluates ``eval_users``, default all evaluation
-    users). ``exact``: sequence likelihood instead of the first decoder step."""
+    the user's history masked (sequential), or the user's 1 + n candidates (direct, shown in the user's
+    seeded order, as the evaluator and the search's judge show them). ``exact``: sequence likelihood
+    instead of the first decoder step."""
     stage = Stage(stage)
     if not 0 <= int(user) < split.data.n_users:
         raise UnknownUserError(f"user index {user} is outside 0..{split.data.n_users - 1}")
@@ -165,10 +164,7 @@ def user_recommendations(bundle: RLMBundle, split: Split, render: PromptFn, user
     tok = bundle.tokenizer
     if task == "direct":
         cands = split.candidates(stage, np.asarray([user]))[0]
-        order_users = np.asarray(split.eval_users if eval_users is None else eval_users, dtype=np.int64)
-        at = np.flatnonzero(order_users == int(user))
-        shown = (split.shown_candidates(stage, order_users[: at[0] + 1], seed)[-1] if len(at)
-                 else cands)  # the evaluator's order when it evaluates ``order_users``
+        shown = split.shown_candidates(stage, np.asarray([user]))[0]
         scores = score_items(bundle.model, tok, encode_batch(tok, [render(int(user), hist, shown)]),
                              candidates=cands[None], include_eos=exact).numpy()[0]
         order_idx = np.argsort(-scores, kind="stable")
@@ -214,8 +210,7 @@ def personal_token_effects(cmp: RunComparison, bundle: RLMBundle, split: Split, 
     for i in picks:
         u = int(shared.users[i])
         top = {name: user_recommendations(bundle, split, cmp.prompts[name], u, system=name, task=cmp.task,
-                                          stage=cmp.stage, exact=cmp.method == "exact",
-                                          eval_users=shared.users).items["item"].tolist()
+                                          stage=cmp.stage, exact=cmp.method == "exact").items["item"].tolist()
                for name in (shared_label, full_label)}
         hist = split.history(u, cmp.stage)
         counts: dict[str, int] = {}

@@ -25,7 +25,8 @@ from pap_rec_core.data.split import Stage
 from pap_rec_core.evaluation.evaluator import EvaluationConfig, EvaluationResult, results_table
 from pap_rec_core.evaluation.metrics import PAPER_METRICS
 from pap_rec_core.evaluation.systems import manual_label, pap_rec_label
-from pap_rec_core.findings import FindingsConfig, shared_prompts_scored, surrogate_correlation
+from pap_rec_core.findings import FindingsConfig
+from pap_rec_core.judge_study import shared_prompts_scored, surrogate_correlation
 from pap_rec_core.prompts.templates import paper_templates
 
 METRICS = PAPER_METRICS

@@ -134,7 +134,7 @@ def run_layout(result, tokenizer: RecTokenizer, personal: bool = True):
 def evaluate_rlm(bundle: RLMBundle, split: Split, stage: Stage | str, spec: PromptSpec | str, *,
                  method: str = "exact", batch_size: int = 64, users: np.ndarray | None = None,
                  config: EvaluationConfig = EvaluationConfig(), max_history: int = DEFAULT_MAX_HISTORY,
-                 system: str | None = None, progress: bool = False, seed: int = 0,
+                 system: str | None = None, progress: bool = False,
                  beam_constrained: bool = True) -> EvaluationResult:
     """Rank with the RLM and score with the shared evaluator. ``method``: ``exact`` (full ranking by
     sequence log-likelihood), ``first-token`` (single-token items: first decoder step only — fast) or
@@ -145,7 +145,7 @@ def evaluate_rlm(bundle: RLMBundle, split: Split, stage: Stage | str, spec: Prom
     users = spec.default_users(split) if users is None else np.asarray(users)
     return evaluate_render(bundle, split, stage, prompt_fn(spec, bundle.tokenizer, max_history), spec.task,
                            system=system or str(spec), method=method, batch_size=batch_size, users=users,
-                           config=config, progress=progress, seed=seed, beam_constrained=beam_constrained)
+                           config=config, progress=progress, beam_constrained=beam_constrained)
 
 
 def search_render(result, data, tokenizer: RecTokenizer, personal: bool = True) -> ReviewRender:

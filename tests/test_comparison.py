@@ -51,7 +51,7 @@ def test_one_users_top10_agrees_with_the_evaluator(toy_rlm, toy_split, runs):
             res = cmp.results[name]
             for row in (0, len(res.users) - 1):
                 u = int(res.users[row])
-                rec = user_recommendations(toy_rlm, toy_split, render, u, task=task, k=5, eval_users=res.users)
+                rec = user_recommendations(toy_rlm, toy_split, render, u, task=task, k=5)
                 assert rec.target_rank == res.ranks[row], (name, u)
                 assert len(rec.items) == 5 and list(rec.items["rank"]) == [1, 2, 3, 4, 5]
                 assert rec.items["hit"].sum() == (rec.target_rank <= 5)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -138,19 +140,37 @@ def test_candidates_have_target_first(wide_data) -> None:
     assert some[:, 0].tolist() == [split.test_target[3], split.test_target[0]]
 
 
-def test_shown_candidates_permute_each_list_in_a_seeded_order_drawn_over_the_users(wide_data) -> None:
+def test_shown_candidates_permute_each_list_in_each_users_own_seeded_order(wide_data) -> None:
     split = leave_one_out(wide_data, SplitConfig(n_negatives=9, seed=1))
     users = split.eval_users
-    shown = split.shown_candidates("valid", users, seed=4)
+    shown = split.shown_candidates("valid", users)
     cands = split.candidates("valid", users)
     assert shown.shape == cands.shape
     assert all(sorted(a.tolist()) == sorted(b.tolist()) for a, b in zip(shown, cands))
     assert not np.array_equal(shown, cands), "a seeded order, not the stored one (target first)"
-    assert np.array_equal(shown, split.shown_candidates("valid", users, seed=4))
-    assert not np.array_equal(shown, split.shown_candidates("valid", users, seed=5))
-    # drawn over the users in turn: a prefix of the users sees the same orders (the per-user view's replay)
-    assert np.array_equal(split.shown_candidates("valid", users[:3], seed=4), shown[:3])
-    assert split.shown_candidates("valid", users[:0], seed=4).shape == (0, 10)
+    assert np.array_equal(shown, split.shown_candidates("valid", users))
+    other_seed = leave_one_out(wide_data, SplitConfig(n_negatives=9, seed=2))
+    assert np.array_equal(other_seed.candidates("valid", users)[:, 0], cands[:, 0])
+    assert not np.array_equal(other_seed.shown_candidates("valid", users), shown)
+    # per user: any subset of the users, in any order, sees each user's list in the same order
+    pick = users[[5, 0, 3]]
+    assert np.array_equal(split.shown_candidates("valid", pick), shown[[5, 0, 3]])
+    assert np.array_equal(split.shown_candidates("valid", users[::-1]), shown[::-1])
+    assert split.shown_candidates("valid", users[:0]).shape == (0, 10)
+    # the test stage shows its own list (another target) in its own order
+    assert not np.array_equal(split.shown_candidates("test", users), shown)
+
+
+def test_negatives_are_drawn_per_user(wide_data) -> None:
+    """A user's negatives depend on the split seed and the user alone: not on which other users have
+    targets (a dataset with one more short user leaves everybody else's list unchanged)."""
+    split = leave_one_out(wide_data, SplitConfig(n_negatives=10, seed=7))
+    short = list(wide_data.sequences)
+    short[0] = short[0][:2]  # user 0 loses its targets
+    fewer = leave_one_out(dataclasses.replace(wide_data, sequences=tuple(short), timestamps=None),
+                          SplitConfig(n_negatives=10, seed=7))
+    assert fewer.negatives[0].tolist() == [NO_TARGET] * 10
+    assert np.array_equal(fewer.negatives[1:], split.negatives[1:])
 
 
 def test_zero_negatives(tiny_data) -> None:

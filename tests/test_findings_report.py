@@ -72,7 +72,7 @@ def test_verdicts() -> None:
 def test_split_half_reliability_tells_signal_from_noise() -> None:
     import numpy as np
 
-    from pap_rec_core.findings import split_half_reliability
+    from pap_rec_core.judge_study import split_half_reliability
 
     rng = np.random.default_rng(0)
     quality = np.linspace(0, 1, 30)[:, None]  # candidates that truly differ, measured on 800 noisy users

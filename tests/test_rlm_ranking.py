@@ -8,7 +8,8 @@ import torch
 
 from pap_rec_core.rlm import EOS_ID, PAD_ID, ItemRef, RecLM, RecTokenizer, RLMConfig, UserRef
 from pap_rec_core.rlm.batching import encode_batch
-from pap_rec_core.rlm.ranking import ItemTrie, beam_rank, score_items
+from pap_rec_core.rlm.beams import ItemTrie, beam_rank
+from pap_rec_core.rlm.ranking import score_items
 from pap_rec_core.rlm.tokenizer import train_sentencepiece
 
 CORPUS = ["history of user_ : recommend next item"] * 20 + [str(i) for i in range(60)] * 3
@@ -113,7 +114,7 @@ def test_trie_allows_only_item_continuations() -> None:
 
 @pytest.mark.parametrize("seed", [3, 5, 8])
 def test_beam_top_items_gives_the_lists_of_beam_search(sp_bytes, seed) -> None:
-    from pap_rec_core.rlm.ranking import beam_top_items
+    from pap_rec_core.rlm.beams import beam_top_items
 
     tok = RecTokenizer(sp_bytes, ITEMS, ["1", "2"])
     model = _model(tok.vocab_size, seed=seed)
@@ -189,7 +190,7 @@ def test_eos_after_pairs_equals_transformers_decoder_on_start_and_item(sp_bytes,
 @pytest.mark.parametrize("seed", [0, 3, 5, 8, 11])
 def test_unconstrained_beam_top_items_give_the_lists_of_plain_generate(sp_bytes, seed) -> None:
     from pap_rec_core.evaluation.metrics import ranks_from_lists
-    from pap_rec_core.rlm.ranking import NOT_AN_ITEM, beam_top_items, plain_beam_lists
+    from pap_rec_core.rlm.beams import NOT_AN_ITEM, beam_top_items, plain_beam_lists
 
     tok = RecTokenizer(sp_bytes, [str(i) for i in range(25)], ["1", "2"])
     model = _model(tok.vocab_size, seed=seed)
@@ -298,7 +299,8 @@ def test_beam_search_replay_returns_generates_sequences(digit_sp, n_items, beams
 def test_beam_lists_keep_items_shorter_than_the_longest_output(digit_sp) -> None:
     """transformers fills a hypothesis shorter than the longest returned one with </s>: the reading stops at
     the first </s>, so short items are not dropped (20 beams over 150 valid items: 5 items per list)."""
-    from pap_rec_core.rlm.ranking import beam_top_items, item_sequences
+    from pap_rec_core.rlm.beams import beam_top_items
+    from pap_rec_core.rlm.ranking import item_sequences
 
     tok, model, batch = _digit_setup(digit_sp, 150, seed=0)
     lists = beam_rank(model, tok, batch, num_beams=20, top_n=5)
@@ -332,7 +334,7 @@ def test_replayed_lists_with_targets_stop_early_and_keep_every_listed_target(dig
     target's rank is the same as in generate's list for every prompt (under the trie; plain beams of a
     random model list no items, so there the ranks are compared only)."""
     from pap_rec_core.evaluation.metrics import ranks_from_lists
-    from pap_rec_core.rlm.ranking import replayed_beam_lists
+    from pap_rec_core.rlm.beams import replayed_beam_lists
 
     tok, model, batch = _digit_setup(digit_sp, 150, seed=3)
     reference = beam_rank(model, tok, batch, num_beams=20, top_n=5)

@@ -301,6 +301,16 @@ def test_the_paper_protocol_judges_the_direct_task_by_plain_beams_and_evaluate_r
     ranked = evaluate_rlm(toy_rlm, toy_split, "valid", f"run:{tmp_path / 'd'}", method="first-token",
                           config=EvaluationConfig(n_resamples=10))  # ours: the target among its candidates
     assert not np.array_equal(ranked.ranks, found.ranks), "the two judges differ on this model"
+    # each user's candidates are shown in the user's own order: the replay holds for any seed and any users
+    ids = [str(toy_split.data.user_ids[u]) for u in toy_split.eval_users[::-1][3:]]
+    other = SearchConfig.preset("paper", task="direct", n_shared=2, n_personal=1, top_k=3, iterations=1, seed=1,
+                                user_ids=tuple(ids))
+    result = run_search(toy_rlm, toy_split, other, tmp_path / "d1")
+    found = evaluate_rlm(toy_rlm, toy_split, "valid", f"run:{tmp_path / 'd1'}", method="beam",
+                         beam_constrained=False, config=EvaluationConfig(mask_history=False, n_resamples=10))
+    assert sorted(str(toy_split.data.user_ids[u]) for u in found.users) == sorted(ids)
+    judged = found.per_user["ndcg@5"] + found.per_user["hit@5"]
+    assert result.value > 0 and judged.mean() == pytest.approx(result.value, abs=1e-9)
     with pytest.raises(ValueError, match="explanation task"):
         SearchConfig.preset("paper", task="explanation")
 

@@ -120,7 +120,8 @@ def test_top_candidates_best_first_ties_by_token_id() -> None:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_beam_target_ranks_equal_the_ranks_in_beam_lists(tok, seed) -> None:
     from pap_rec_core.evaluation.metrics import ranks_from_lists
-    from pap_rec_core.rlm.ranking import beam_rank, score_items
+    from pap_rec_core.rlm.beams import beam_rank
+    from pap_rec_core.rlm.ranking import score_items
     from pap_rec_core.search.surrogate import beam_target_ranks
 
     torch.manual_seed(seed)

@@ -3,7 +3,8 @@
 For a user with sequence ``s`` of length ``n >= min_interactions`` (default 3): test target ``s[-1]``,
 validation target ``s[-2]``, training items ``s[:-2]``. Users with fewer interactions keep all their
 items for training and get no validation/test target; they are counted in ``Split.notes``. Negatives
-(99 by default) are drawn once per user, seeded, from items the user never interacted with, and are
+(99 by default) are drawn once per user, by the user's own seeded generator (a user's list depends on the
+split seed and the user alone: :mod:`pap_rec_core.data.negatives`), from items the user never interacted with, and are
 reused for validation and test: never resampled per evaluation.
 """
 
@@ -19,6 +20,7 @@ from pap_rec_core import PapRecError
 from pap_rec_core.choices import Choice
 from pap_rec_core.configs import known_fields
 from pap_rec_core.data.interactions import InteractionData
+from pap_rec_core.data.negatives import unseen_items, user_rng
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +103,20 @@ class Split:
         users = self.eval_users if users is None else np.asarray(users)
         return np.concatenate([self.targets(stage)[users, None], self.negatives[users]], axis=1)
 
-    def shown_candidates(self, stage: Stage | str, users: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    def shown_candidates(self, stage: Stage | str, users: np.ndarray | None = None) -> np.ndarray:
         """The direct task's candidate lists in the order its prompts show them: each row of
-        :meth:`candidates` permuted by one generator seeded with ``seed`` and drawn over ``users`` in turn
-        (a user's order therefore depends on the users before it: the evaluator, the search's judge and
-        the per-user view all show the lists of the same users in the same order)."""
+        :meth:`candidates` shuffled by the user's own generator (the split seed, the stage and the user:
+        :func:`~pap_rec_core.data.negatives.user_rng`), so a user sees the same list in the same order in
+        the evaluator, the search's judge and the per-user view, whichever users are shown with it."""
+        stage = Stage(stage)
         cands = self.candidates(stage, users)
-        rng = np.random.default_rng(seed)
-        return np.stack([row[rng.permutation(len(row))] for row in cands]) if len(cands) else cands
+        users = self.eval_users if users is None else np.asarray(users)
+        rows = []
+        for u, row in zip(users, cands):
+            order = list(range(len(row)))
+            user_rng(self.config.seed, int(u), f"shown-{stage.value}").shuffle(order)
+            rows.append(row[order])
+        return np.stack(rows) if rows else cands
 
 
 def item_mask(item_lists, n_items: int) -> np.ndarray:
@@ -166,15 +174,10 @@ def _negatives(data: InteractionData, has_target: np.ndarray, config: SplitConfi
                 )
             out[u] = negs[:n]
         return out, f"negatives: the dataset's own ({n} per user)"
-    rng = np.random.default_rng(config.seed)
-    allowed = np.ones(data.n_items, dtype=bool)
     for u in np.flatnonzero(has_target):
-        seq = data.sequences[u]
-        allowed[seq] = False
-        pool = np.flatnonzero(allowed)
-        allowed[seq] = True
-        if len(pool) < n:
-            raise SplitError(f"user {data.user_ids[u]} has only {len(pool)} unseen items; {n} negatives requested "
-                             "(lower n_negatives / --negatives)")
-        out[u] = rng.choice(pool, size=n, replace=False)
+        seen = set(data.sequences[u].tolist())
+        if data.n_items - len(seen) < n:
+            raise SplitError(f"user {data.user_ids[u]} has only {data.n_items - len(seen)} unseen items; {n} "
+                             "negatives requested (lower n_negatives / --negatives)")
+        out[u] = unseen_items(user_rng(config.seed, int(u), "negatives"), data.n_items, seen, n)
     return out, None

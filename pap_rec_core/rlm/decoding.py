@@ -34,7 +34,7 @@ INVALID = -1  # the trie state of a prefix that is no item's prefix (only </s> a
 class TrieTable:
     """The item-id trie as arrays. Node 0 is the root (the empty prefix); ``depth[n]`` tokens lead to node
     ``n``; ``token[n]``/``parent[n]`` the last of them and the node before. ``allowed(n)`` is what
-    :meth:`~pap_rec_core.rlm.ranking.ItemTrie.allowed` allows after that prefix (the children's tokens;
+    :meth:`~pap_rec_core.rlm.beams.ItemTrie.allowed` allows after that prefix (the children's tokens;
     ``[PAD]`` after an item's ``</s>``; ``[</s>]`` after an invalid prefix)."""
 
     parent: np.ndarray  # (N,) int64, -1 for the root

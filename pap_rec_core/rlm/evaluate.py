@@ -30,7 +30,8 @@ from pap_rec_core.prompts.templates import get_template
 from pap_rec_core.rlm.batching import encode_batch
 from pap_rec_core.rlm.checkpoint import RLMBundle
 from pap_rec_core.rlm.model import RecLM
-from pap_rec_core.rlm.ranking import beam_top_items, exact_scores_for_targets, score_items
+from pap_rec_core.rlm.beams import beam_top_items
+from pap_rec_core.rlm.ranking import exact_scores_for_targets, score_items
 from pap_rec_core.rlm.tokenizer import RecTokenizer
 
 PromptFn = Callable[[int, np.ndarray, "np.ndarray | None"], list[Part]]  # (user, history, candidates) -> parts
@@ -72,7 +73,7 @@ def template_prompt_fn(kind: str, value: str, tokenizer: RecTokenizer,
 def evaluate_render(bundle: RLMBundle, split: Split, stage: Stage | str, render: PromptFn, task: Task | str, *,
                     system: str, method: str = "exact", batch_size: int = 64, users: np.ndarray | None = None,
                     config: EvaluationConfig = EvaluationConfig(), progress: bool = False,
-                    seed: int = 0, beam_constrained: bool = True) -> EvaluationResult:
+                    beam_constrained: bool = True) -> EvaluationResult:
     """:func:`evaluate_rlm` for any prompt function ``render(user, history, candidates) -> parts``.
     ``beam_constrained=False``: the ``beam`` method runs plain ``generate`` (the public code's), each item
     ranked by its position among the returned sequences (non-item outputs keep their places)."""
@@ -82,7 +83,7 @@ def evaluate_render(bundle: RLMBundle, split: Split, stage: Stage | str, render:
                          "rlm.explain.compare_explanations")
     model, tok = bundle.model, bundle.tokenizer
     users = split.eval_users if users is None else np.asarray(users)
-    shown = split.shown_candidates(stage, users, seed) if task is Task.DIRECT else None  # fixed, seeded order
+    shown = split.shown_candidates(stage, users) if task is Task.DIRECT else None  # each user's seeded order
     if method == "beam":  # direct task: beams over its prompt, the target among what it lists (the public code)
         ranked: list[list[int]] = []
         for s in tqdm(range(0, len(users), batch_size), disable=not progress, desc=f"beam {system}"):

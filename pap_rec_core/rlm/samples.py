@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from pap_rec_core.data.negatives import unseen_items
 from pap_rec_core.data.split import Split
 from pap_rec_core.prompts.render import render_text, truncate_history
 from pap_rec_core.prompts.templates import TEMPLATES, Family, Template, get_template, templates_of
@@ -154,17 +155,9 @@ class SampleBuilder:
         return not ("genres" in needs and self.genres is None)
 
     def _negatives(self, user: int, n: int, exclude_item: int) -> list[int]:
-        """``n`` distinct items the user never interacted with (fewer when fewer exist)."""
-        seen, out = self.seen_items[user], set()
-        unseen = self.n_items - len(seen | {exclude_item})
-        if n >= unseen // 2:  # small catalogue: draw from the explicit pool (never loops forever)
-            pool = [j for j in range(self.n_items) if j not in seen and j != exclude_item]
-            return self.rng.sample(pool, min(n, len(pool)))
-        while len(out) < n:
-            j = self.rng.randrange(self.n_items)
-            if j not in seen and j != exclude_item:
-                out.add(j)
-        return list(out)
+        """``n`` distinct items outside the user's training items and other than the target (fewer when
+        fewer exist), from the training stream."""
+        return unseen_items(self.rng, self.n_items, self.seen_items[user], n, exclude=exclude_item)
 
     def sample_family(self) -> Family:
         return self.rng.choices(self.families, weights=self.weights)[0]

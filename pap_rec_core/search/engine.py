@@ -17,7 +17,7 @@ surrogate — comes from one :class:`~pap_rec_core.search.tasks.SearchTask`; thi
 
 Two engines take the same decisions: ``fast`` scores the k candidates of a slot in one batched pass
 over prompts tokenised once (:mod:`pap_rec_core.search.slots`), computes the beam surrogate without
-``generate`` (:func:`~pap_rec_core.rlm.ranking.beam_top_items`, same lists), scores digit-text items
+``generate`` (:func:`~pap_rec_core.rlm.beams.beam_top_items`, same lists), scores digit-text items
 on the item trie, batches prompts of similar length, runs the encoder with the padding in the attention
 keys (:mod:`pap_rec_core.rlm.attention`) and computes a gradient sample drawn twice once; ``reference`` follows the paper's code step by step — every candidate is rendered,
 tokenised and scored on its own, the beam surrogate by transformers' ``generate``, exact scores by

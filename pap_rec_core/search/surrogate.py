@@ -19,15 +19,8 @@ import torch
 from pap_rec_core.evaluation.metrics import ranks_from_lists, ranks_from_scores
 from pap_rec_core.rlm.batching import EncodedBatch, pad_labels
 from pap_rec_core.rlm.model import RecLM
-from pap_rec_core.rlm.ranking import (
-    beam_rank,
-    eos_after_pairs,
-    exact_scores_for_targets,
-    first_step_beams,
-    plain_beam_lists,
-    replayed_beam_lists,
-    score_items,
-)
+from pap_rec_core.rlm.beams import beam_rank, first_step_beams, plain_beam_lists, replayed_beam_lists
+from pap_rec_core.rlm.ranking import eos_after_pairs, exact_scores_for_targets, score_items
 from pap_rec_core.rlm.tokenizer import RecTokenizer
 
 
@@ -52,7 +45,7 @@ def surrogate_values(kind: str, model: RecLM, tok: RecTokenizer, batch: EncodedB
                      constrained: bool = True, likelihood: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``(values, loglik)``, each (B,) float64, for prompts ``batch`` with validation ``targets``.
     ``generate=False`` (the fast engine) computes the beam surrogate without ``generate``
-    (:func:`~pap_rec_core.rlm.ranking.beam_top_items`, same lists; for single-token items, under the trie,
+    (:func:`~pap_rec_core.rlm.beams.beam_top_items`, same lists; for single-token items, under the trie,
     the target's rank alone: :func:`beam_target_ranks`), the exact ranking of single-token items with second
     decoder steps only for items above the target (:func:`~pap_rec_core.rlm.ranking.exact_scores_for_targets`,
     same ranks) and that of digit-text items on the item trie (shared prefixes once); the reference engine

@@ -19,6 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from pap_rec_core.choices import Task
+from pap_rec_core.data.negatives import unseen_items
 from pap_rec_core.data.split import Split, Stage
 from pap_rec_core.prompts.layout import PromptLayout
 from pap_rec_core.rlm.batching import EncodedBatch
@@ -129,7 +130,7 @@ class DirectTask(SearchTask):
 
     def validation_rows(self, users: np.ndarray) -> list[Row]:
         targets = self.split.targets(Stage.VALID)[users]
-        shown = self.split.shown_candidates(Stage.VALID, users, self.config.seed)
+        shown = self.split.shown_candidates(Stage.VALID, users)
         # the history is not in the prompt; it is the judge's history mask (used by the beam surrogate only)
         return [Row(r, self.split.history(int(u), Stage.VALID), int(targets[r]), shown[r]) for r, u in enumerate(users)]
 
@@ -139,16 +140,9 @@ class DirectTask(SearchTask):
 
     def _training_candidates(self, user: int, target: int, rng: random.Random) -> np.ndarray:
         """A training candidate list: the target and as many items the user never interacted with as the
-        split has negatives, shuffled."""
-        n_neg = self.split.negatives.shape[1]
+        split has negatives (fewer when fewer exist), shuffled."""
         seen = set(self.split.data.sequences[user].tolist())
-        pool_size = self.split.data.n_items - len(seen)
-        negatives: list[int] = []
-        while len(negatives) < min(n_neg, pool_size):
-            j = rng.randrange(self.split.data.n_items)
-            if j not in seen and j not in negatives:
-                negatives.append(j)
-        shown = negatives + [target]
+        shown = unseen_items(rng, self.split.data.n_items, seen, self.split.negatives.shape[1]) + [target]
         rng.shuffle(shown)
         return np.asarray(shown, dtype=np.int64)
 

@@ -81,7 +81,7 @@ def render(bundle, split) -> None:
         st.warning(f"User {split.data.user_ids[user]} was not among the users this run searched.")
     else:
         recs = {name: user_recommendations(bundle, split, render, user, system=name, task=cmp.task, stage=cmp.stage,
-                                           exact=cmp.method == "exact", eval_users=cmp.results[name].users)
+                                           exact=cmp.method == "exact")
                 for name, render in cmp.prompts.items()}
         cols = st.columns(len(recs))
         for col, (name, rec) in zip(cols, recs.items()):
