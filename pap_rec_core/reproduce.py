@@ -121,7 +121,7 @@ def reproduce(out: str | Path, budget: str = "full", targets: Sequence[Target] =
 
 def write_results_readme(out: Path, labels: Sequence[str], manifest: dict) -> Path:
     """``out/README.md``: the headline tables of every target, with date, machine, budget, durations."""
-    from pap_rec_core.experiments import table_markdown
+    from pap_rec_core.report_tables import table_markdown
 
     total = sum(r["seconds"] for r in manifest["runs"].values())
     lines = ["# PAP-REC reproduction", "",
