@@ -12,7 +12,7 @@ Three owners draw negatives, each with its own notion of "seen" and its own gene
   the search's generator.
 
 The split's shown order of those candidates (``Split.shown_candidates``) is drawn by :func:`user_rng`
-(``"shown"``) too: the same user sees the same list in the same order wherever it is shown (evaluation,
+too (``"shown-valid"`` / ``"shown-test"``: each stage its own order): the same user sees the same list in the same order wherever it is shown (evaluation,
 the search's judge, the per-user view), whichever users are evaluated with it.
 """
 

@@ -4,8 +4,8 @@ For a user with sequence ``s`` of length ``n >= min_interactions`` (default 3): 
 validation target ``s[-2]``, training items ``s[:-2]``. Users with fewer interactions keep all their
 items for training and get no validation/test target; they are counted in ``Split.notes``. Negatives
 (99 by default) are drawn once per user, by the user's own seeded generator (a user's list depends on the
-split seed and the user alone: :mod:`pap_rec_core.data.negatives`), from items the user never interacted with, and are
-reused for validation and test: never resampled per evaluation.
+split seed and the user alone: :mod:`pap_rec_core.data.negatives`), from items the user never interacted
+with, and are reused for validation and test: never resampled per evaluation.
 """
 
 from __future__ import annotations
