@@ -187,6 +187,29 @@ def test_eos_after_pairs_equals_transformers_decoder_on_start_and_item(sp_bytes,
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("layers,heads", [(1, 2), (3, 4)])
+def test_start_step_logits_equal_transformers_first_step(sp_bytes, layers, heads) -> None:
+    from pap_rec_core.rlm.decoding import first_step, start_step_logits
+
+    tok = RecTokenizer(sp_bytes, [str(i) for i in range(30)], ["1", "2"])
+    torch.manual_seed(layers)
+    model = RecLM(RLMConfig(vocab_size=tok.vocab_size, d_model=16, d_ff=32, d_kv=6, num_heads=heads, num_layers=2,
+                            num_decoder_layers=layers, dropout_rate=0.0)).eval()
+    batch = encode_batch(tok, _prompts() + [["history of user_", UserRef(1), " : ", ItemRef(7), " , ", ItemRef(8),
+                                             " recommend next item please"]])
+    assert (batch.attention_mask == 0).any(), "prompts of different lengths: the padding mask matters"
+    with torch.no_grad():
+        hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+        expected = first_step(model, hidden, batch.attention_mask).logits[:, -1]
+        got = start_step_logits(model, hidden, batch.attention_mask)
+        assert not torch.allclose(got[0], got[-1]), "the prompts' logits differ: the cross-attention is exercised"
+        short = int(batch.attention_mask.sum(1).argmin())
+        hidden[short, int(batch.attention_mask[short].sum()):] = 1e3  # padding states must not count
+        again = start_step_logits(model, hidden, batch.attention_mask)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(again, got)
+
+
 @pytest.mark.parametrize("seed", [0, 3, 5, 8, 11])
 def test_unconstrained_beam_top_items_give_the_lists_of_plain_generate(sp_bytes, seed) -> None:
     from pap_rec_core.evaluation.metrics import ranks_from_lists

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from pap_rec_core.rlm.batching import EncodedBatch
-from pap_rec_core.rlm.decoding import beam_search_sequences, first_step
+from pap_rec_core.rlm.decoding import beam_search_sequences, first_step, start_step_logits
 from pap_rec_core.rlm.model import RecLM
 from pap_rec_core.rlm.ranking import (
     eos_after_items,
@@ -124,8 +124,10 @@ def plain_beam_lists(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch,
     batch = batch.to(device)
     hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
     bsz = hidden.shape[0]
-    first = first_step(model, hidden, batch.attention_mask)
-    lp1 = F.log_softmax(first.logits[:, -1].float(), dim=-1)  # (B, V)
+    first = None if targets is not None else first_step(model, hidden, batch.attention_mask)
+    # with targets, most prompts stop after step 1: its logits alone, the cache for the others below
+    step1 = start_step_logits(model, hidden, batch.attention_mask) if first is None else first.logits[:, -1]
+    lp1 = F.log_softmax(step1.float(), dim=-1)  # (B, V)
     keep = 2 * num_beams
     top1, tok1 = torch.topk(lp1, keep, dim=-1)  # (B, 2k), best first
     eos1 = tok1 == EOS_ID
@@ -141,8 +143,12 @@ def plain_beam_lists(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch,
     if not bsz:  # no prompt can list its target
         return [[] for _ in range(full)], [True] * full
     top1, eos1, run_scores, run_tok = top1[kept], eos1[kept], run_scores[kept], run_tok[kept]
-    rows = kept.repeat_interleave(num_beams)
-    logits2 = second_step_logits(model, first.cache, batch.attention_mask, rows, run_tok.reshape(-1)).float()
+    if first is None:  # the cache of the prompts still running
+        mask = batch.attention_mask[kept]
+        first, rows = first_step(model, hidden[kept], mask), torch.arange(bsz, device=device).repeat_interleave(num_beams)
+    else:
+        mask, rows = batch.attention_mask, kept.repeat_interleave(num_beams)
+    logits2 = second_step_logits(model, first.cache, mask, rows, run_tok.reshape(-1)).float()
     acc = (F.log_softmax(logits2, dim=-1) + run_scores.reshape(-1, 1)).view(bsz, -1)  # (B, k * V)
     top2, idx2 = torch.topk(acc, keep, dim=-1)
     vocab = logits2.shape[-1]

@@ -114,6 +114,39 @@ def first_step(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor):
                     decoder_input_ids=torch.full((hidden.shape[0], 1), PAD_ID, device=hidden.device))
 
 
+@torch.no_grad()
+def start_step_logits(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, V) the first step's next-token logits (:func:`first_step`'s ``.logits[:, -1]`` up to float rounding)
+    without its cache, at a fraction of its cost. The start token is the same for every prompt, so each
+    layer's self-attention (one key: weight 1) runs once; the cross-attention of the one query never projects
+    the encoder states: its scores are ``hidden @ (W_k^T q)`` per head and its output
+    ``W_v (softmax @ hidden)`` (T5: no biases, unscaled scores), O(T D H) per prompt instead of the keys' and
+    values' O(T D^2). For prompts that need a second step, :func:`first_step` gives the cache."""
+    t5 = model.t5
+    dec = t5.decoder
+    bsz, _, d_model = hidden.shape
+    x = dec.embed_tokens(torch.tensor([[PAD_ID]], device=hidden.device))  # (1, 1, D): every prompt's start
+    pad = (mask == 0)[:, None, :]  # (B, 1, T)
+    for block in dec.block:
+        sa = block.layer[0]
+        att = sa.SelfAttention
+        x = x + att.o(att.v(sa.layer_norm(x)))
+        ca = block.layer[1]
+        att = ca.EncDecAttention
+        n_heads, d_kv = att.n_heads, att.key_value_proj_dim
+        q = att.q(ca.layer_norm(x)).view(-1, n_heads, d_kv)  # (1 or B, H, d)
+        qk = torch.einsum("bhd,hdm->bmh", q, att.k.weight.view(n_heads, d_kv, d_model)).expand(bsz, -1, -1)
+        scores = torch.bmm(hidden, qk).transpose(1, 2).masked_fill(pad, float("-inf"))  # (B, H, T)
+        context = torch.bmm(torch.softmax(scores, dim=-1), hidden)  # (B, H, D)
+        out = torch.einsum("bhm,hdm->bhd", context, att.v.weight.view(n_heads, d_kv, d_model))
+        x = x + att.o(out.reshape(bsz, 1, n_heads * d_kv))
+        x = block.layer[-1](x)  # feed-forward with its layer norm and residual
+    x = dec.final_layer_norm(x)[:, 0]
+    if getattr(t5.config, "scale_decoder_outputs", t5.config.tie_word_embeddings):
+        x = x * (t5.config.d_model ** -0.5)
+    return t5.lm_head(x)
+
+
 KV = list[tuple[torch.Tensor, torch.Tensor]]  # per decoder layer (keys, values)
 
 

@@ -86,6 +86,10 @@ class RecLM(nn.Module):
         self.t5 = T5ForConditionalGeneration(config.t5_config())
         self.whole_word_embeddings = nn.Embedding(config.max_whole_words, config.d_model)
         nn.init.normal_(self.whole_word_embeddings.weight, std=1.0)  # as T5's shared embeddings
+        if config.feed_forward_proj == "relu":  # the same values, without a fresh (B, T, d_ff) output per layer
+            for stack in (self.t5.encoder, self.t5.decoder):
+                for block in stack.block:
+                    block.layer[-1].DenseReluDense.act = nn.ReLU(inplace=True)
 
     @property
     def token_embeddings(self) -> nn.Embedding:
