@@ -19,10 +19,14 @@ class EncodedBatch:
     whole_word_ids: torch.Tensor  # (B, T)
     attention_mask: torch.Tensor  # (B, T)
     slots: torch.Tensor | None = None  # (B, S) positions of the prompts' TokenRef slots (same S for all)
+    # (B, T, D) the encoder's states of these prompts when the caller computed them (the fast engine's
+    # candidates: rlm.slot_encoder); RecLM.encode_batch returns them instead of running the encoder
+    hidden: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> "EncodedBatch":
         return EncodedBatch(self.input_ids.to(device), self.whole_word_ids.to(device), self.attention_mask.to(device),
-                            None if self.slots is None else self.slots.to(device))
+                            None if self.slots is None else self.slots.to(device),
+                            None if self.hidden is None else self.hidden.to(device))
 
 
 def pad_labels(targets: Sequence[Sequence[int]]) -> torch.Tensor:

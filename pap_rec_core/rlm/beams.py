@@ -41,7 +41,7 @@ def first_step_beams(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch,
     top values, (B, beams) the item indices, best first, the step itself (for the second steps))``."""
     device = next(model.parameters()).device
     batch = batch.to(device)
-    hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+    hidden = model.encode_batch(batch)
     start, stop = tokenizer.item_token_range()
     step = first_step(model, hidden, batch.attention_mask)
     first = F.log_softmax(step.logits[:, -1].float(), dim=-1)[:, start:stop]
@@ -86,7 +86,7 @@ def replayed_beam_lists(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBat
     full list (only that the target is not in it is known)."""
     device = next(model.parameters()).device
     batch = batch.to(device)
-    hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+    hidden = model.encode_batch(batch)
     table = trie_table(tokenizer, model.t5.config.vocab_size)
     per, longest = min(top_n, num_beams), int(table.depth.max())
     target_seqs = None
@@ -122,7 +122,7 @@ def plain_beam_lists(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch,
         raise ValueError("the plain beam replay needs num_beams >= 2 (one beam is greedy search: use beam_rank)")
     device = next(model.parameters()).device
     batch = batch.to(device)
-    hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+    hidden = model.encode_batch(batch)
     bsz = hidden.shape[0]
     first = None if targets is not None else first_step(model, hidden, batch.attention_mask)
     # with targets, most prompts stop after step 1: its logits alone, the cache for the others below
@@ -218,7 +218,7 @@ def beam_rank(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, num_be
 
     device = next(model.parameters()).device
     batch = batch.to(device)
-    hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+    hidden = model.encode_batch(batch)
     sequences = item_sequences(tokenizer)
     trie = ItemTrie(sequences)
     max_len = max(len(s) for s in sequences)

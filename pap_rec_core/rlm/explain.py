@@ -39,7 +39,7 @@ def greedy_decode(model: RecLM, tok: RecTokenizer, batch: EncodedBatch, max_new_
     from transformers.modeling_outputs import BaseModelOutput
 
     batch = batch.to(next(model.parameters()).device)
-    hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+    hidden = model.encode_batch(batch)
     seqs = model.t5.generate(encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
                              attention_mask=batch.attention_mask, num_beams=1, do_sample=False,
                              max_new_tokens=max_new_tokens, decoder_start_token_id=PAD_ID, eos_token_id=EOS_ID,

@@ -109,6 +109,13 @@ class RecLM(nn.Module):
             inputs_embeds = self.embed(input_ids, whole_word_ids)
         return self.t5.encoder(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
 
+    def encode_batch(self, batch) -> torch.Tensor:
+        """(B, T, D) encoder states of an :class:`~pap_rec_core.rlm.batching.EncodedBatch` (its ``hidden``
+        when the caller computed them)."""
+        if batch.hidden is not None:
+            return batch.hidden
+        return self.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+
     def forward(self, attention_mask: torch.Tensor, labels: torch.Tensor | None = None,
                 input_ids: torch.Tensor | None = None, whole_word_ids: torch.Tensor | None = None,
                 inputs_embeds: torch.Tensor | None = None, decoder_input_ids: torch.Tensor | None = None):

@@ -58,7 +58,7 @@ def score_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, incl
     forcing of each item's tokens (the reference engine's way)."""
     device = next(model.parameters()).device
     batch = batch.to(device)
-    hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)  # (B, T, D)
+    hidden = model.encode_batch(batch)  # (B, T, D)
     bsz = hidden.shape[0]
     cands = None if candidates is None else torch.as_tensor(candidates, dtype=torch.long, device=device)
     if tokenizer.item_tokens:
@@ -103,7 +103,7 @@ def exact_scores_for_targets(model: RecLM, tokenizer: RecTokenizer, batch: Encod
         raise ValueError("exact_scores_for_targets needs single-token items; use score_items for digit-text items")
     device = next(model.parameters()).device
     batch = batch.to(device)
-    hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids)
+    hidden = model.encode_batch(batch)
     bsz = hidden.shape[0]
     start, stop = tokenizer.item_token_range()
     step = first_step(model, hidden, batch.attention_mask)  # its cache serves both second-step calls

@@ -39,8 +39,9 @@ import torch
 
 from pap_rec_core.data.split import Split, item_mask
 from pap_rec_core.rlm.attention import padded_keys_attention
-from pap_rec_core.rlm.batching import collate, pad_labels
+from pap_rec_core.rlm.batching import EncodedBatch, collate, pad_labels
 from pap_rec_core.rlm.checkpoint import RLMBundle
+from pap_rec_core.rlm.slot_encoder import encode_slot_candidates, shares_first_layer
 from pap_rec_core.search.config import SearchConfig
 from pap_rec_core.search.distributed import all_sum, rank_and_world
 from pap_rec_core.search.events import (
@@ -197,12 +198,12 @@ class PapRecSearch:
         """Positions into ``rows`` (of ``judge``'s prompts) in batches: see :meth:`_length_batches`."""
         return self._length_batches(judge.prompts.lengths()[rows])
 
-    def _length_batches(self, lengths: np.ndarray) -> list[np.ndarray]:
+    def _length_batches(self, lengths: np.ndarray, size: int | None = None) -> list[np.ndarray]:
         """Positions into ``lengths`` (each prompt's tokens) in batches of at most ``batch_size``. The
         reference engine takes them in order; the fast one sorts them by prompt length and also starts a
         batch where padding would pass 5% of it (at least 16 rows a batch), so that trimmed batches carry
         little padding."""
-        bs = self.config.batch_size
+        bs = size or self.config.batch_size
         if self.engine == "reference":
             return [np.arange(s, min(len(lengths), s + bs)) for s in range(0, len(lengths), bs)]
         order = np.argsort(lengths, kind="stable")
@@ -242,6 +243,8 @@ class PapRecSearch:
                 t[:, slot] = candidates[:, c]
                 out_v[c], out_l[c] = self.values(t, judge)
             return out_v, out_l
+        if shares_first_layer(self.model):
+            return self._candidates_sharing_first_layer(tokens, slot, candidates, judge)
         # fast: all candidates of the slot in the same passes (candidate-major blocks of this process's rows)
         mine = judge.mine
         users_of = judge.row_user[mine]
@@ -253,6 +256,32 @@ class PapRecSearch:
             v, l_ = self._score_rows(judge, all_tokens[idx], all_rows[idx])
             np.add.at(out_v, (all_cand[idx], judge.row_user[all_rows[idx]]), v)
             np.add.at(out_l, (all_cand[idx], judge.row_user[all_rows[idx]]), l_)
+        all_sum(out_v, out_l)
+        return out_v / judge.rows_per_user, out_l / judge.rows_per_user
+
+    def _candidates_sharing_first_layer(self, tokens: torch.Tensor, slot: int, candidates: torch.Tensor,
+                                        judge: Judge) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`values_of_candidates` with a prompt's candidates in one pass that shares the encoder's
+        first-layer attention (:func:`~pap_rec_core.rlm.slot_encoder.encode_slot_candidates`): batches of
+        ``batch_size / C`` prompts of similar length, each with its C candidates."""
+        n_c = candidates.shape[1]
+        out_v, out_l = np.zeros((n_c, len(self.users))), np.zeros((n_c, len(self.users)))
+        mine = judge.mine
+        for idx in self._length_batches(judge.prompts.lengths()[mine], max(1, self.config.batch_size // n_c)):
+            rows = mine[idx]
+            users_of = judge.row_user[rows]
+            base = judge.prompts.fill(tokens[users_of], rows)
+            cands = candidates[users_of]  # (R, C)
+            with padded_keys_attention():
+                hidden = encode_slot_candidates(self.model, base.to(self.device), slot, cands.to(self.device))
+            filled = tokens[users_of].repeat_interleave(n_c, 0)
+            filled[:, slot] = cands.reshape(-1)
+            batch = judge.prompts.fill(filled, np.repeat(rows, n_c))
+            batch = EncodedBatch(batch.input_ids, batch.whole_word_ids, batch.attention_mask, batch.slots, hidden)
+            v, l_ = self.task.values(self.model, self.tok, batch, judge, np.repeat(rows, n_c), generate=False)
+            at = (np.tile(np.arange(n_c), len(rows)), np.repeat(users_of, n_c))
+            np.add.at(out_v, at, v)
+            np.add.at(out_l, at, l_)
         all_sum(out_v, out_l)
         return out_v / judge.rows_per_user, out_l / judge.rows_per_user
 
