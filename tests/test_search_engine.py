@@ -45,6 +45,21 @@ def test_fast_and_reference_engines_take_the_same_decisions(toy_rlm, toy_split, 
     assert any(isinstance(e, CandidatesScored) for e in fast)
 
 
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+def test_the_fast_engine_judges_the_same_tokens_once(toy_rlm, toy_split, engine) -> None:
+    """The shared round starts from the initial tokens on the same judge: the fast engine reuses the initial
+    values (the reference, as the public code, judges them again)."""
+    search = PapRecSearch(toy_rlm, toy_split, SearchConfig(**{**CFG.to_dict(), "iterations": 1}), engine=engine)
+    calls, score = [], search._score_rows
+    search._score_rows = lambda judge, tokens, rows: (calls.append(len(rows)), score(judge, tokens, rows))[1]
+    seen: dict[str, int] = {}
+    for e in search.events():
+        if e.event in ("evaluated", "gradient_computed"):
+            seen.setdefault(e.event, len(calls))  # the initial value; the shared round's start
+    assert seen["evaluated"] > 0
+    assert (seen["gradient_computed"] == seen["evaluated"]) == (engine == "fast")
+
+
 @pytest.mark.parametrize("surrogate", ["exact", "beam", "likelihood"])
 def test_engines_agree_on_digit_text_items(toy_digit_rlm, toy_split, surrogate) -> None:
     """Items written as digit text (P5 checkpoints): the fast engine's trie scores and beam search replay
