@@ -59,3 +59,24 @@ def test_a_batch_carrying_encoder_states_is_not_encoded_again(tok) -> None:
     assert model.encode_batch(carried.to(torch.device("cpu"))).equal(states)
     with torch.no_grad():
         assert model.encode_batch(batch).equal(model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids))
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_slot_gradients_with_the_first_layer_at_the_slots_alone_equal_autograds(tok, layers) -> None:
+    from pap_rec_core.rlm.batching import pad_labels
+    from pap_rec_core.search.hotflip import slot_gradients, slot_gradients_sharing_first_layer
+
+    torch.manual_seed(10 + layers)
+    model = RecLM(RLMConfig(vocab_size=tok.vocab_size, d_model=16, d_ff=32, d_kv=6, num_heads=3, num_layers=layers,
+                            num_decoder_layers=2, dropout_rate=0.0)).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    batch = encode_batch(tok, _prompts(5))  # two slots a prompt, padding in the batch
+    labels = pad_labels([tok.item_target_ids(i) for i in (3, 11, 0)])
+    expected, expected_loss = slot_gradients(model, batch, labels)
+    with padded_keys_attention():
+        got, loss = slot_gradients_sharing_first_layer(model, batch, labels)
+    assert got.shape == expected.shape == (3, 2, 16)
+    torch.testing.assert_close(loss, expected_loss)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+    assert (expected.norm(dim=-1) > 1e-3).all(), "every slot has a gradient: the comparison is not between zeros"

@@ -34,6 +34,29 @@ def shares_first_layer(model: RecLM) -> bool:
 
 
 @torch.no_grad()
+def first_layer_attention(model: RecLM, x: torch.Tensor, left_out: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The encoder's first self-attention of input embeddings ``x`` (B, T, D) with the keys ``left_out``
+    (B, T) given no weight: ``(q, k, v, out, lse, bias)``, q/k/v/out (B, H, T, d), the log-normalisers
+    ``lse`` (B, H, T) of each query's softmax, the relative position bias (H, T, T). The left-out keys ride
+    in one extra head dimension (as :mod:`~pap_rec_core.rlm.attention`'s padded keys), so the bias alone is
+    the kernel's mask."""
+    first = model.t5.encoder.block[0].layer[0]
+    att = first.SelfAttention
+    n_heads, d_kv = att.n_heads, att.key_value_proj_dim
+    n, length, _ = x.shape
+    h = first.layer_norm(x)
+    q, k, v = (proj(h).view(n, length, n_heads, d_kv).transpose(1, 2) for proj in (att.q, att.k, att.v))
+    bias = att.compute_bias(length, length, device=x.device)[0]  # (H, T, T)
+    extra = torch.zeros((n, length), dtype=x.dtype, device=x.device).masked_fill_(left_out, _LEFT_OUT)
+    q_aug = torch.cat([q, q.new_ones((*q.shape[:-1], 1))], -1)
+    k_aug = torch.cat([k, extra[:, None, :, None].expand(-1, n_heads, -1, 1)], -1)
+    v_aug = torch.cat([v, v.new_zeros((*v.shape[:-1], 1))], -1)
+    out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+        q_aug, k_aug, v_aug, attn_mask=bias[None], scale=1.0)[:2]
+    return q, k, v, out[..., :d_kv], lse, bias
+
+
+@torch.no_grad()
 def encode_slot_candidates(model: RecLM, batch: EncodedBatch, slot: int, candidates: torch.Tensor) -> torch.Tensor:
     """(R * C, T, D) encoder states of ``batch``'s R prompts with slot ``slot`` holding each of their
     ``candidates`` (R, C) token ids; row ``r * C + c`` is prompt r with candidate c."""
@@ -57,18 +80,9 @@ def encode_slot_candidates(model: RecLM, batch: EncodedBatch, slot: int, candida
         return t.view(*t.shape[:-1], n_heads, d_kv)
 
     # the prompts' first-layer attention without the slot's key: outputs and log-normalisers
-    h = first.layer_norm(x)
-    q, k, v = (heads(proj(h)).transpose(1, 2) for proj in (att.q, att.k, att.v))  # (R, H, T, d)
-    bias = att.compute_bias(length, length, device=x.device)[0]  # (H, T, T)
     left_out = ~keys_ok
     left_out[rows, where] = True
-    extra = torch.zeros((n_prompts, length), dtype=x.dtype).masked_fill_(left_out, _LEFT_OUT)
-    q_aug = torch.cat([q, q.new_ones((*q.shape[:-1], 1))], -1)
-    k_aug = torch.cat([k, extra[:, None, :, None].expand(-1, n_heads, -1, 1)], -1)
-    v_aug = torch.cat([v, v.new_zeros((*v.shape[:-1], 1))], -1)
-    out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-        q_aug, k_aug, v_aug, attn_mask=bias[None], scale=1.0)[:2]
-    out = out[..., :d_kv]  # (R, H, T, d); lse (R, H, T)
+    q, k, v, out, lse, bias = first_layer_attention(model, x, left_out)
 
     # each candidate's key and value added back for every query
     hc = first.layer_norm(cand_x)

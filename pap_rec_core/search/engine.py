@@ -28,7 +28,6 @@ iteration depends only on the state before it: that is what makes ``resume`` exa
 
 from __future__ import annotations
 
-import contextlib
 import random
 import time
 from dataclasses import dataclass
@@ -58,7 +57,12 @@ from pap_rec_core.search.events import (
     SlotRejected,
     TokenAccepted,
 )
-from pap_rec_core.search.hotflip import candidate_scores, slot_gradients, top_candidates
+from pap_rec_core.search.hotflip import (
+    candidate_scores,
+    slot_gradients,
+    slot_gradients_sharing_first_layer,
+    top_candidates,
+)
 from pap_rec_core.search.slots import SlotPrompts
 from pap_rec_core.search.tasks import Judge, Row, search_task
 from pap_rec_core.search.vocab import allowed_token_mask
@@ -322,7 +326,11 @@ class PapRecSearch:
             batch = prompts.fill(row_tokens[idx], idx)
             labels = pad_labels([self.tok.text_target_ids(prompts.texts[i]) for i in idx] if prompts.texts is not None
                                 else [self.tok.item_target_ids(int(t)) for t in prompts.targets[idx]])
-            with padded_keys_attention() if self.engine == "fast" else contextlib.nullcontext():
+            if self.engine == "fast":  # similar lengths together; the first layer's backward at the slots alone
+                with padded_keys_attention():
+                    g, losses = (slot_gradients_sharing_first_layer if shares_first_layer(self.model)
+                                 else slot_gradients)(self.model, batch.to(self.device), labels)
+            else:
                 g, losses = slot_gradients(self.model, batch, labels)
             weight = torch.as_tensor(counts[part], dtype=torch.float64)  # a repeated sample counts as often as drawn
             grads.index_add_(0, torch.as_tensor(row_of_sample[idx]), g.double().cpu() * weight[:, None, None])
