@@ -140,6 +140,7 @@ class PapRecSearch:
         self.allowed = torch.zeros(len(self.embedding), dtype=torch.bool)
         self.allowed[: len(allowed)] = torch.as_tensor(allowed)
         self.allowed_ids = [int(i) for i in torch.nonzero(self.allowed).flatten()]
+        self._encoded: dict = {}  # fast: prompts encoded once (SlotPrompts.build's memo)
         self.rank, self.world = rank_and_world()
         self.mine = np.arange(len(self.users))[self.rank :: self.world]  # this process's users
         valid_rows = self.task.validation_rows(self.users)
@@ -169,7 +170,10 @@ class PapRecSearch:
 
     def _prompts(self, rows: list[Row]) -> SlotPrompts:
         """The rows' prompts with placeholder slots (the task's key info from each row)."""
-        return self.task.prompts(self.tok, self.layout, self.users[[r.user_row for r in rows]], rows)
+        if len(self._encoded) > 50_000:  # a bound on the memo (long searches draw ever new training prompts)
+            self._encoded.clear()
+        return self.task.prompts(self.tok, self.layout, self.users[[r.user_row for r in rows]], rows,
+                                 memo=self._encoded if self.engine == "fast" else None)
 
     # -- state ------------------------------------------------------------------------------------
     def initial_state(self) -> SearchState:

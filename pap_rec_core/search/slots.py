@@ -33,9 +33,11 @@ class SlotPrompts:
               histories: Sequence[np.ndarray | None], targets: Sequence[int],
               candidates: Sequence[np.ndarray | None] | None = None, placeholder: int | None = None, *,
               items: Sequence[int] | None = None, titles: Sequence[str | None] | None = None,
-              texts: Sequence[str] | None = None) -> "SlotPrompts":
+              texts: Sequence[str] | None = None, memo: dict | None = None) -> "SlotPrompts":
         """One prompt per row. The explanation task gives ``items`` (and ``titles``) for the key info
-        and ``texts``, the reference explanations (its ``targets`` are then -1)."""
+        and ``texts``, the reference explanations (its ``targets`` are then -1). ``memo``: a dict kept by
+        the caller across calls with the same tokenizer, layout and placeholder; a prompt encoded before
+        (same user, history, candidates, item and title) is taken from it."""
         mask = tokenizer.word_initial_mask()
         placeholder = int(np.flatnonzero(mask)[0]) if placeholder is None else placeholder
         if not mask[placeholder]:
@@ -43,9 +45,21 @@ class SlotPrompts:
         none = [None] * len(users)
         cands = candidates if candidates is not None else none
         items_, titles_ = items if items is not None else none, titles if titles is not None else none
-        encoded = [tokenizer.encode_parts(layout.parts(int(u), h, c, shared=[placeholder] * layout.n_shared,
+        def encode(u, h, c, i, t):
+            return tokenizer.encode_parts(layout.parts(int(u), h, c, shared=[placeholder] * layout.n_shared,
                                                        personal=[placeholder] * layout.n_personal, item=i, title=t))
-                   for u, h, c, i, t in zip(users, histories, cands, items_, titles_)]
+
+        rows = zip(users, histories, cands, items_, titles_)
+        if memo is None:
+            encoded = [encode(*row) for row in rows]
+        else:
+            encoded = []
+            for u, h, c, i, t in rows:
+                key = (int(u), None if h is None else np.asarray(h).tobytes(),
+                       None if c is None else np.asarray(c).tobytes(), i, t)
+                if key not in memo:
+                    memo[key] = encode(u, h, c, i, t)
+                encoded.append(memo[key])
         return cls(collate(encoded), np.asarray(users, dtype=np.int64), np.asarray(targets, dtype=np.int64),
                    None if texts is None else tuple(str(x) for x in texts))
 

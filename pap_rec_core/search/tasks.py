@@ -95,9 +95,11 @@ class SearchTask:
         return Row(row, self.split.train[user][:t], target)
 
     # -- prompts and judges -------------------------------------------------------------------------
-    def prompts(self, tok: RecTokenizer, layout: PromptLayout, users: np.ndarray, rows: list[Row]) -> SlotPrompts:
-        """The rows' prompts with placeholder slots (``users``: the dense user of each row)."""
-        return SlotPrompts.build(tok, layout, users, [r.history for r in rows], [r.target for r in rows])
+    def prompts(self, tok: RecTokenizer, layout: PromptLayout, users: np.ndarray, rows: list[Row],
+                memo: dict | None = None) -> SlotPrompts:
+        """The rows' prompts with placeholder slots (``users``: the dense user of each row; ``memo``: see
+        :meth:`SlotPrompts.build`)."""
+        return SlotPrompts.build(tok, layout, users, [r.history for r in rows], [r.target for r in rows], memo=memo)
 
     def judge_fields(self, rows: list[Row]) -> dict:
         """The task's extra :class:`Judge` fields for ``rows`` (none for the sequential task)."""
@@ -146,9 +148,10 @@ class DirectTask(SearchTask):
         rng.shuffle(shown)
         return np.asarray(shown, dtype=np.int64)
 
-    def prompts(self, tok: RecTokenizer, layout: PromptLayout, users: np.ndarray, rows: list[Row]) -> SlotPrompts:
+    def prompts(self, tok: RecTokenizer, layout: PromptLayout, users: np.ndarray, rows: list[Row],
+                memo: dict | None = None) -> SlotPrompts:
         return SlotPrompts.build(tok, layout, users, [r.history for r in rows], [r.target for r in rows],
-                                 candidates=[r.candidates for r in rows])
+                                 candidates=[r.candidates for r in rows], memo=memo)
 
     def judge_fields(self, rows: list[Row]) -> dict:
         return {"candidates": np.stack([r.candidates for r in rows]),
@@ -194,10 +197,11 @@ class ExplanationTask(SearchTask):
     def _title(self, item: int) -> str | None:
         return None if self._titles is None else self._titles[item]
 
-    def prompts(self, tok: RecTokenizer, layout: PromptLayout, users: np.ndarray, rows: list[Row]) -> SlotPrompts:
+    def prompts(self, tok: RecTokenizer, layout: PromptLayout, users: np.ndarray, rows: list[Row],
+                memo: dict | None = None) -> SlotPrompts:
         items = [r.item for r in rows]
         return SlotPrompts.build(tok, layout, users, [r.history for r in rows], [r.target for r in rows], items=items,
-                                 titles=[self._title(i) for i in items], texts=[r.text for r in rows])
+                                 titles=[self._title(i) for i in items], texts=[r.text for r in rows], memo=memo)
 
     def judge_fields(self, rows: list[Row]) -> dict:
         return {"items": np.array([r.item for r in rows], dtype=np.int64)}
