@@ -188,7 +188,7 @@ def test_eos_after_pairs_equals_transformers_decoder_on_start_and_item(sp_bytes,
 
 
 @pytest.mark.parametrize("layers,heads", [(1, 2), (3, 4)])
-def test_start_step_logits_equal_transformers_first_step(sp_bytes, layers, heads) -> None:
+def test_start_and_beam_second_step_logits_equal_transformers_steps(sp_bytes, layers, heads) -> None:
     from pap_rec_core.rlm.decoding import first_step, start_step_logits
 
     tok = RecTokenizer(sp_bytes, [str(i) for i in range(30)], ["1", "2"])
@@ -203,11 +203,23 @@ def test_start_step_logits_equal_transformers_first_step(sp_bytes, layers, heads
         expected = first_step(model, hidden, batch.attention_mask).logits[:, -1]
         got = start_step_logits(model, hidden, batch.attention_mask)
         assert not torch.allclose(got[0], got[-1]), "the prompts' logits differ: the cross-attention is exercised"
+        from pap_rec_core.rlm.decoding import beam_second_step_logits
+        from pap_rec_core.rlm.ranking import second_step_logits
+
+        _, start_kv = start_step_logits(model, hidden, batch.attention_mask, with_keys=True)
+        beams = torch.randint(3, tok.vocab_size, (len(hidden), 4), generator=torch.Generator().manual_seed(layers))
+        second = beam_second_step_logits(model, hidden, batch.attention_mask, start_kv, beams)
+        cache = first_step(model, hidden, batch.attention_mask).cache
+        expected2 = second_step_logits(model, cache, batch.attention_mask,
+                                       torch.arange(len(hidden)).repeat_interleave(4), beams.reshape(-1))
         short = int(batch.attention_mask.sum(1).argmin())
         hidden[short, int(batch.attention_mask[short].sum()):] = 1e3  # padding states must not count
         again = start_step_logits(model, hidden, batch.attention_mask)
+        again2 = beam_second_step_logits(model, hidden, batch.attention_mask, start_kv, beams)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(again, got)
+    torch.testing.assert_close(second.reshape(-1, second.shape[-1]), expected2, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(again2, second)
 
 
 @pytest.mark.parametrize("seed", [0, 3, 5, 8, 11])
@@ -378,3 +390,28 @@ def test_replayed_lists_with_targets_stop_early_and_keep_every_listed_target(dig
     placed, _ = replayed_beam_lists(model, tok, batch, 20, 5, False, keep_places=True)  # the public code's places
     assert placed == beam_rank(model, tok, batch, num_beams=20, top_n=5, constrained=False, keep_places=True)
     assert all(len(kept) == 5 for kept in placed)
+
+
+@pytest.mark.parametrize("layers,lengths", [(1, (2, 2, 2)), (3, (4, 2, 3))])
+def test_teacher_forced_logits_and_their_gradients_equal_transformers(sp_bytes, layers, lengths) -> None:
+    from pap_rec_core.rlm.batching import pad_labels
+    from pap_rec_core.rlm.decoding import teacher_forced_logits
+
+    tok = RecTokenizer(sp_bytes, [str(i) for i in range(30)], ["1", "2"])
+    torch.manual_seed(layers)
+    model = RecLM(RLMConfig(vocab_size=tok.vocab_size, d_model=16, d_ff=32, d_kv=6, num_heads=3, num_layers=1,
+                            num_decoder_layers=layers, dropout_rate=0.0)).eval()
+    batch = encode_batch(tok, _prompts() + [["history of user_", UserRef(1), " : ", ItemRef(7), " recommend"]])
+    assert (batch.attention_mask == 0).any()
+    labels = pad_labels([[5 + i for i in range(n - 1)] + [EOS_ID] for n in lengths])  # -100 padding when lengths differ
+    hidden = model.encode(batch.attention_mask, batch.input_ids, batch.whole_word_ids).detach()
+    grads = []
+    for run in ("transformers", "ours"):
+        h = hidden.clone().requires_grad_(True)
+        logits = (model.t5(encoder_outputs=(h,), attention_mask=batch.attention_mask, labels=labels).logits
+                  if run == "transformers" else teacher_forced_logits(model, h, batch.attention_mask, labels))
+        (torch.log_softmax(logits, -1)[..., EOS_ID] * (labels != -100)).sum().backward()
+        grads.append((logits.detach(), h.grad))
+    torch.testing.assert_close(grads[1][0], grads[0][0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(grads[1][1], grads[0][1], atol=1e-6, rtol=1e-5)
+    assert grads[0][1].abs().sum() > 0

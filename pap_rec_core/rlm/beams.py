@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from pap_rec_core.rlm.batching import EncodedBatch
-from pap_rec_core.rlm.decoding import beam_search_sequences, first_step, start_step_logits
+from pap_rec_core.rlm.decoding import beam_search_sequences, beam_second_step_logits, first_step, start_step_logits
 from pap_rec_core.rlm.model import RecLM
 from pap_rec_core.rlm.ranking import (
     eos_after_items,
@@ -124,9 +124,11 @@ def plain_beam_lists(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch,
     batch = batch.to(device)
     hidden = model.encode_batch(batch)
     bsz = hidden.shape[0]
-    first = None if targets is not None else first_step(model, hidden, batch.attention_mask)
-    # with targets, most prompts stop after step 1: its logits alone, the cache for the others below
-    step1 = start_step_logits(model, hidden, batch.attention_mask) if first is None else first.logits[:, -1]
+    if targets is None:
+        first = first_step(model, hidden, batch.attention_mask)
+        step1 = first.logits[:, -1]
+    else:  # most prompts stop after step 1: no encoder keys or values projected (rlm.decoding)
+        first, (step1, start_kv) = None, start_step_logits(model, hidden, batch.attention_mask, with_keys=True)
     lp1 = F.log_softmax(step1.float(), dim=-1)  # (B, V)
     keep = 2 * num_beams
     top1, tok1 = torch.topk(lp1, keep, dim=-1)  # (B, 2k), best first
@@ -143,12 +145,13 @@ def plain_beam_lists(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch,
     if not bsz:  # no prompt can list its target
         return [[] for _ in range(full)], [True] * full
     top1, eos1, run_scores, run_tok = top1[kept], eos1[kept], run_scores[kept], run_tok[kept]
-    if first is None:  # the cache of the prompts still running
-        mask = batch.attention_mask[kept]
-        first, rows = first_step(model, hidden[kept], mask), torch.arange(bsz, device=device).repeat_interleave(num_beams)
+    if first is None:  # the prompts still running, their beams' second step by the same cross-attention
+        kv = [(k[kept] if len(k) > 1 else k, v[kept] if len(v) > 1 else v) for k, v in start_kv]
+        logits2 = beam_second_step_logits(model, hidden[kept], batch.attention_mask[kept], kv, run_tok)
+        logits2 = logits2.reshape(bsz * num_beams, -1).float()
     else:
-        mask, rows = batch.attention_mask, kept.repeat_interleave(num_beams)
-    logits2 = second_step_logits(model, first.cache, mask, rows, run_tok.reshape(-1)).float()
+        logits2 = second_step_logits(model, first.cache, batch.attention_mask, kept.repeat_interleave(num_beams),
+                                     run_tok.reshape(-1)).float()
     acc = (F.log_softmax(logits2, dim=-1) + run_scores.reshape(-1, 1)).view(bsz, -1)  # (B, k * V)
     top2, idx2 = torch.topk(acc, keep, dim=-1)
     vocab = logits2.shape[-1]
