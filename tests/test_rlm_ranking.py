@@ -189,7 +189,8 @@ def test_eos_after_pairs_equals_transformers_decoder_on_start_and_item(sp_bytes,
 
 @pytest.mark.parametrize("layers,heads", [(1, 2), (3, 4)])
 def test_start_and_beam_second_step_logits_equal_transformers_steps(sp_bytes, layers, heads) -> None:
-    from pap_rec_core.rlm.decoding import first_step, start_step_logits
+    from pap_rec_core.rlm.cross_attention import start_step_logits
+    from pap_rec_core.rlm.decoding import first_step
 
     tok = RecTokenizer(sp_bytes, [str(i) for i in range(30)], ["1", "2"])
     torch.manual_seed(layers)
@@ -203,7 +204,7 @@ def test_start_and_beam_second_step_logits_equal_transformers_steps(sp_bytes, la
         expected = first_step(model, hidden, batch.attention_mask).logits[:, -1]
         got = start_step_logits(model, hidden, batch.attention_mask)
         assert not torch.allclose(got[0], got[-1]), "the prompts' logits differ: the cross-attention is exercised"
-        from pap_rec_core.rlm.decoding import beam_second_step_logits
+        from pap_rec_core.rlm.cross_attention import beam_second_step_logits
         from pap_rec_core.rlm.ranking import second_step_logits
 
         _, start_kv = start_step_logits(model, hidden, batch.attention_mask, with_keys=True)
@@ -395,7 +396,7 @@ def test_replayed_lists_with_targets_stop_early_and_keep_every_listed_target(dig
 @pytest.mark.parametrize("layers,lengths", [(1, (2, 2, 2)), (3, (4, 2, 3))])
 def test_teacher_forced_logits_and_their_gradients_equal_transformers(sp_bytes, layers, lengths) -> None:
     from pap_rec_core.rlm.batching import pad_labels
-    from pap_rec_core.rlm.decoding import teacher_forced_logits
+    from pap_rec_core.rlm.cross_attention import teacher_forced_logits
 
     tok = RecTokenizer(sp_bytes, [str(i) for i in range(30)], ["1", "2"])
     torch.manual_seed(layers)

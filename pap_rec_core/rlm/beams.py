@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from pap_rec_core.rlm.batching import EncodedBatch
-from pap_rec_core.rlm.decoding import beam_search_sequences, beam_second_step_logits, first_step, start_step_logits
+from pap_rec_core.rlm.cross_attention import beam_second_step_logits, start_step_logits
+from pap_rec_core.rlm.decoding import beam_search_sequences, first_step
 from pap_rec_core.rlm.model import RecLM
 from pap_rec_core.rlm.ranking import (
     eos_after_items,

@@ -19,7 +19,12 @@ Two engines take the same decisions: ``fast`` scores the k candidates of a slot 
 over prompts tokenised once (:mod:`pap_rec_core.search.slots`), computes the beam surrogate without
 ``generate`` (:func:`~pap_rec_core.rlm.beams.beam_top_items`, same lists), scores digit-text items
 on the item trie, batches prompts of similar length, runs the encoder with the padding in the attention
-keys (:mod:`pap_rec_core.rlm.attention`) and computes a gradient sample drawn twice once; ``reference`` follows the paper's code step by step — every candidate is rendered,
+keys (:mod:`pap_rec_core.rlm.attention`), computes a gradient sample drawn twice once, reuses a judge's
+values of unchanged tokens and encoded prompts, and on CPU shares the encoder's first-layer attention
+among a prompt's candidates and differentiates it at the slots alone (:mod:`pap_rec_core.rlm.slot_encoder`,
+:func:`~pap_rec_core.search.hotflip.slot_gradients_sharing_first_layer`), with a decoder that never
+projects the encoder states (:mod:`pap_rec_core.rlm.cross_attention`); ``reference`` follows the paper's
+code step by step — every candidate is rendered,
 tokenised and scored on its own, the beam surrogate by transformers' ``generate``, exact scores by
 teacher forcing every item. Randomness (initial
 tokens, slot order, training samples) comes from generators seeded by (seed, iteration, purpose), so an

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from pap_rec_core.rlm.batching import EncodedBatch
-from pap_rec_core.rlm.decoding import teacher_forced_logits
+from pap_rec_core.rlm.cross_attention import teacher_forced_logits
 from pap_rec_core.rlm.model import RecLM
 from pap_rec_core.rlm.slot_encoder import first_layer_attention
 
@@ -51,7 +51,7 @@ def slot_gradients_sharing_first_layer(model: RecLM, batch: EncodedBatch,
     backward is needed only at the slot positions (their query, key and value), which the softmax
     outputs and log-normalisers of the forward pass give in O(T d) per slot instead of the full
     O(T^2 d) backward and the projections' backward at every position; the decoder runs as
-    :func:`~pap_rec_core.rlm.decoding.teacher_forced_logits`. Equal to :func:`slot_gradients`
+    :func:`~pap_rec_core.rlm.cross_attention.teacher_forced_logits`. Equal to :func:`slot_gradients`
     up to float rounding (tested). CPU fp32 (:func:`~pap_rec_core.rlm.slot_encoder.shares_first_layer`)."""
     if batch.slots is None:
         raise ValueError("the batch has no slots (render prompts with TokenRef parts)")
