@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from pap_rec_core.rlm.decoding import decoder_output_logits
 from pap_rec_core.rlm.model import RecLM
 from pap_rec_core.rlm.tokenizer import PAD_ID
 
@@ -25,8 +26,7 @@ def start_step_logits(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor, *,
     ``W_v (softmax @ hidden)`` (T5: no biases, unscaled scores), O(T D H) per prompt instead of the keys' and
     values' O(T D^2). ``with_keys``: also each layer's self-attention (keys, values) of the start
     position, each (B or 1, H, d), for :func:`beam_second_step_logits`."""
-    t5 = model.t5
-    dec = t5.decoder
+    dec = model.t5.decoder
     bsz, _, d_model = hidden.shape
     x = dec.embed_tokens(torch.tensor([[PAD_ID]], device=hidden.device))  # (1, 1, D): every prompt's start
     pad = (mask == 0)[:, None, :]  # (B, 1, T)
@@ -49,10 +49,8 @@ def start_step_logits(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor, *,
         out = torch.einsum("bhm,hdm->bhd", context, att.v.weight.view(n_heads, d_kv, d_model))
         x = x + att.o(out.reshape(bsz, 1, n_heads * d_kv))
         x = block.layer[-1](x)  # feed-forward with its layer norm and residual
-    x = dec.final_layer_norm(x)[:, 0]
-    if getattr(t5.config, "scale_decoder_outputs", t5.config.tie_word_embeddings):
-        x = x * (t5.config.d_model ** -0.5)
-    return (t5.lm_head(x), start_kv) if with_keys else t5.lm_head(x)
+    logits = decoder_output_logits(model, x[:, 0])
+    return (logits, start_kv) if with_keys else logits
 
 
 @torch.no_grad()
@@ -63,8 +61,7 @@ def beam_second_step_logits(model: RecLM, hidden: torch.Tensor, mask: torch.Tens
     its cross-attention (no keys or values of ``hidden`` projected). The logits of
     :func:`~pap_rec_core.rlm.decoding.first_step`
     followed by :func:`~pap_rec_core.rlm.ranking.second_step_logits` up to float rounding (tested)."""
-    t5 = model.t5
-    dec = t5.decoder
+    dec = model.t5.decoder
     bsz, n_beams = tokens.shape
     d_model = hidden.shape[-1]
     first_attn = dec.block[0].layer[0].SelfAttention
@@ -89,10 +86,7 @@ def beam_second_step_logits(model: RecLM, hidden: torch.Tensor, mask: torch.Tens
         out = torch.einsum("bkhc,hdc->bkhd", context, att.v.weight.view(n_heads, d_kv, d_model))
         x = x + att.o(out.reshape(bsz, n_beams, n_heads * d_kv))
         x = block.layer[-1](x)
-    x = dec.final_layer_norm(x)
-    if getattr(t5.config, "scale_decoder_outputs", t5.config.tie_word_embeddings):
-        x = x * (t5.config.d_model ** -0.5)
-    return t5.lm_head(x)
+    return decoder_output_logits(model, x)
 
 
 def teacher_forced_logits(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -128,7 +122,4 @@ def teacher_forced_logits(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor
         out = torch.einsum("bhmc,hdc->bmhd", context, att.v.weight.view(n_heads, d_kv, d_model))
         x = x + att.o(out.reshape(bsz, m, n_heads * d_kv))
         x = block.layer[-1](x)
-    x = dec.final_layer_norm(x)
-    if getattr(t5.config, "scale_decoder_outputs", t5.config.tie_word_embeddings):
-        x = x * (t5.config.d_model ** -0.5)
-    return t5.lm_head(x)
+    return decoder_output_logits(model, x)

@@ -106,6 +106,16 @@ class TrieTable:
         return mask
 
 
+def decoder_output_logits(model: RecLM, x: torch.Tensor) -> torch.Tensor:
+    """Logits from the decoder's last-block states ``x`` (..., D): the final layer norm, the output rescaling
+    of tied embeddings, the LM head — as transformers' T5 applies them after its decoder."""
+    t5 = model.t5
+    x = t5.decoder.final_layer_norm(x)
+    if getattr(t5.config, "scale_decoder_outputs", t5.config.tie_word_embeddings):
+        x = x * (t5.config.d_model ** -0.5)
+    return t5.lm_head(x)
+
+
 def first_step(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor):
     """transformers' first decoder step (the start token) over the prompts: ``.logits`` (B, 1, V) and the
     ``.cache`` whose cross-attention keys/values and position-0 self-attention keys/values every later
@@ -160,10 +170,7 @@ def decoder_step(model: RecLM, cross: KV, enc_pad: torch.Tensor, self_kv: KV,
         o = torch.einsum("brht,bhtd->brhd", torch.softmax(scores, dim=-1), cross[i][1])
         x = x + att.o(o.reshape(bsz, n_rows, n_heads * d_kv))
         x = block.layer[-1](x)  # feed-forward with its layer norm and residual
-    x = dec.final_layer_norm(x)
-    if getattr(t5.config, "scale_decoder_outputs", t5.config.tie_word_embeddings):
-        x = x * (t5.config.d_model ** -0.5)
-    return t5.lm_head(x), new_kv
+    return decoder_output_logits(model, x), new_kv
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from pap_rec_core.rlm.batching import EncodedBatch
-from pap_rec_core.rlm.decoding import TrieTable, first_step, trie_item_scores
+from pap_rec_core.rlm.decoding import TrieTable, decoder_output_logits, first_step, trie_item_scores
 from pap_rec_core.rlm.model import RecLM
 from pap_rec_core.rlm.tokenizer import EOS_ID, PAD_ID, RecTokenizer
 
@@ -208,10 +208,7 @@ def second_step_logits(model: RecLM, cache, mask: torch.Tensor, rows: torch.Tens
             o[lo:hi] = torch.einsum("pht,htd->phd", torch.softmax(scores, dim=-1), values[b])
         x = x + att.o(o.reshape(n, 1, n_heads * d_kv))
         x = block.layer[-1](x)  # feed-forward with its layer norm and residual
-    x = dec.final_layer_norm(x)[:, 0]
-    if getattr(t5.config, "scale_decoder_outputs", t5.config.tie_word_embeddings):
-        x = x * (t5.config.d_model ** -0.5)
-    return t5.lm_head(x)
+    return decoder_output_logits(model, x[:, 0])
 
 
 def _score_sequences(model: RecLM, hidden, mask, sequences: list[tuple[int, ...]], item_chunk: int) -> torch.Tensor:

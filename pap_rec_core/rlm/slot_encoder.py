@@ -107,10 +107,18 @@ def encode_slot_candidates(model: RecLM, batch: EncodedBatch, slot: int, candida
     xc = x[:, None].repeat(1, n_cand, 1, 1)
     xc[rows, :, where] = cand_x
     xc = xc.view(n_prompts * n_cand, length, -1)
-    hidden = xc + first.dropout(att.o(attn))
-    hidden = enc.block[0].layer[-1](hidden)  # the first layer's feed-forward, as transformers
-    mask = keys_ok.repeat_interleave(n_cand, 0)[:, None, None, :] if not bool(keys_ok.all()) else None
-    position_bias = bias[None]
+    return encoder_from_first_attention(model, xc, attn, keys_ok.repeat_interleave(n_cand, 0), bias)
+
+
+def encoder_from_first_attention(model: RecLM, x: torch.Tensor, attn: torch.Tensor, keys_ok: torch.Tensor,
+                                 bias: torch.Tensor) -> torch.Tensor:
+    """(B, T, D) encoder states from the first layer's input ``x`` and its attention output ``attn``
+    (B, T, H * d) before the output projection: the rest of the first layer and every later layer as
+    transformers runs them (``keys_ok`` (B, T) the real keys, ``bias`` (H, T, T) the position bias)."""
+    enc = model.t5.encoder
+    first = enc.block[0].layer[0]
+    hidden = enc.block[0].layer[-1](x + first.dropout(first.SelfAttention.o(attn)))  # with its feed-forward
+    mask = None if bool(keys_ok.all()) else keys_ok[:, None, None, :]
     for block in enc.block[1:]:
-        hidden = block(hidden, mask, position_bias)[0]
+        hidden = block(hidden, mask, bias[None])[0]
     return enc.dropout(enc.final_layer_norm(hidden))

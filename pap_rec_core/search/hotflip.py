@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from pap_rec_core.rlm.batching import EncodedBatch
 from pap_rec_core.rlm.cross_attention import teacher_forced_logits
 from pap_rec_core.rlm.model import RecLM
-from pap_rec_core.rlm.slot_encoder import first_layer_attention
+from pap_rec_core.rlm.slot_encoder import encoder_from_first_attention, first_layer_attention
 
 
 def per_sample_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -55,8 +55,7 @@ def slot_gradients_sharing_first_layer(model: RecLM, batch: EncodedBatch,
     up to float rounding (tested). CPU fp32 (:func:`~pap_rec_core.rlm.slot_encoder.shares_first_layer`)."""
     if batch.slots is None:
         raise ValueError("the batch has no slots (render prompts with TokenRef parts)")
-    enc = model.t5.encoder
-    first = enc.block[0].layer[0]
+    first = model.t5.encoder.block[0].layer[0]
     att = first.SelfAttention
     n_heads, d_kv = att.n_heads, att.key_value_proj_dim
     keys_ok = batch.attention_mask.bool()
@@ -66,11 +65,7 @@ def slot_gradients_sharing_first_layer(model: RecLM, batch: EncodedBatch,
     n, length, _ = x.shape
     x.requires_grad_(True)
     attn = out.transpose(1, 2).reshape(n, length, n_heads * d_kv).requires_grad_(True)
-    hidden = enc.block[0].layer[-1](x + first.dropout(att.o(attn)))
-    mask = None if bool(keys_ok.all()) else keys_ok[:, None, None, :]
-    for block in enc.block[1:]:
-        hidden = block(hidden, mask, bias[None])[0]
-    hidden = enc.dropout(enc.final_layer_norm(hidden))
+    hidden = encoder_from_first_attention(model, x, attn, keys_ok, bias)
     logits = teacher_forced_logits(model, hidden, batch.attention_mask, labels)  # no keys/values of the states
     losses = per_sample_loss(logits, labels)
     losses.sum().backward(inputs=[x, attn])  # (not autograd.grad: FLOP counters hook the backward)
