@@ -2,7 +2,7 @@
 against transformers on the random t5-small-shaped P5 checkpoint (``benchmarks/p5_shaped.py``).
 
 - beam lists (20 beams, 5 returned; with the item trie, and plain as the public code): the replay of
-  transformers' beam search (``rlm.decoding.beam_search_sequences``) vs ``generate`` (``beam_rank``),
+  transformers' beam search (``rlm.beam_replay.beam_search_sequences``) vs ``generate`` (``beam_rank``),
   lists checked equal;
 - exact scores of every item: on the item trie (``rlm.decoding.trie_item_scores``) vs teacher forcing of
   every item (what ``score_items`` did before), scores checked equal to 1e-4;

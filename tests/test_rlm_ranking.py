@@ -313,7 +313,8 @@ def test_beam_search_replay_returns_generates_sequences(digit_sp, n_items, beams
     catalogues smaller than the beams (where transformers fills slots with junk) and larger."""
     from transformers.modeling_outputs import BaseModelOutput
 
-    from pap_rec_core.rlm.decoding import TrieTable, beam_search_sequences
+    from pap_rec_core.rlm.beam_replay import beam_search_sequences
+    from pap_rec_core.rlm.decoding import TrieTable
     from pap_rec_core.rlm.ranking import item_sequences
 
     tok, model, batch = _digit_setup(digit_sp, n_items, seed)
@@ -330,6 +331,39 @@ def test_beam_search_replay_returns_generates_sequences(digit_sp, n_items, beams
                                     TrieTable.build(seqs, tok.vocab_size) if constrained else None)
     assert torch.equal(got[:, :, : ref.shape[2]], ref)
     assert (got[:, :, ref.shape[2]:] == EOS_ID).all()  # (transformers cuts the fill after the longest output)
+
+
+@pytest.mark.parametrize("constrained", [True, False])
+def test_first_beam_step_from_one_start_row_equals_the_copies_top(constrained) -> None:
+    """The replay's first step takes the top ``2 * beams`` from one start row per prompt; it must equal the
+    top of transformers' ``beams`` copies (the others at -1e9) value for value and index for index, on
+    prompts with a tie in the top, with fewer allowed tokens than the top needs, and plain ones."""
+    import torch.nn.functional as F
+
+    from pap_rec_core.rlm.beam_replay import _first_top
+    from pap_rec_core.rlm.decoding import TrieTable
+
+    beams, keep, vocab = 4, 8, 60
+    gen = torch.Generator().manual_seed(0)
+    start = torch.randn((6, vocab), generator=gen)
+    start[1, 7] = start[1, 9] = start[1].max() + 1.0  # a tie at the top
+    seqs = [(t, 1) for t in range(2, 40)] + [(40, 41, 1)]
+    table = TrieTable.build(seqs, vocab) if constrained else None
+    running = torch.zeros((6, beams))
+    running[:, 1:] = -1.0e9
+    got_lp, got_idx = _first_top(start, running, table, keep)
+    copies = F.log_softmax(start[:, None].expand(-1, beams, -1), dim=-1)
+    if table is not None:
+        copies = copies + table.allowed_mask(torch.zeros(6 * beams, dtype=torch.long), vocab).view(6, beams, vocab)
+    want_lp, want_idx = torch.topk((copies + running[:, :, None]).reshape(6, -1), keep)
+    assert torch.equal(got_lp, want_lp) and torch.equal(got_idx, want_idx)
+    short = TrieTable.build([(t, 1) for t in range(2, 6)], vocab)  # 4 allowed tokens: the copies fill the top
+    got_lp, got_idx = _first_top(start, running, short, keep)
+    copies = F.log_softmax(start[:, None].expand(-1, beams, -1), dim=-1) + short.allowed_mask(
+        torch.zeros(6 * beams, dtype=torch.long), vocab).view(6, beams, vocab)
+    want_lp, want_idx = torch.topk((copies + running[:, :, None]).reshape(6, -1), keep)
+    assert torch.equal(got_lp, want_lp) and torch.equal(got_idx, want_idx)
+    assert (got_idx >= vocab).any(), "with 4 allowed tokens the top reaches the other copies"
 
 
 def test_beam_lists_keep_items_shorter_than_the_longest_output(digit_sp) -> None:

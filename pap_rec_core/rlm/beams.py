@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 from pap_rec_core.rlm.batching import EncodedBatch
 from pap_rec_core.rlm.cross_attention import beam_second_step_logits, start_step_logits
-from pap_rec_core.rlm.decoding import beam_search_sequences, first_step
+from pap_rec_core.rlm.beam_replay import beam_search_sequences
+from pap_rec_core.rlm.decoding import first_step
 from pap_rec_core.rlm.model import RecLM
 from pap_rec_core.rlm.ranking import (
     eos_after_items,
@@ -63,7 +64,7 @@ def beam_top_items(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBatch, n
     decoder step, a top-``num_beams``, and the second step for those items only. ``constrained=False``
     (plain ``generate``, the public PAP-REC code) follows transformers' beam search over the whole
     vocabulary instead (:func:`plain_beam_lists`). Digit-text items: transformers' beam search replayed
-    with shared encoder keys and per-beam decoder caches (:func:`~pap_rec_core.rlm.decoding.beam_search_sequences`).
+    with shared encoder keys and per-beam decoder caches (:func:`~pap_rec_core.rlm.beam_replay.beam_search_sequences`).
     Tested to give ``beam_rank``'s lists (``keep_places``: see there)."""
     if not tokenizer.item_tokens:
         return replayed_beam_lists(model, tokenizer, batch, num_beams, top_n, constrained, keep_places=keep_places)[0]
@@ -82,7 +83,7 @@ def replayed_beam_lists(model: RecLM, tokenizer: RecTokenizer, batch: EncodedBat
                         top_n: int = 10, constrained: bool = True, targets=None,
                         keep_places: bool = False) -> tuple[list[list[int]], list[bool]]:
     """``(lists, missed)``: :func:`beam_rank`'s lists by the replay of transformers' beam search (any items;
-    :func:`~pap_rec_core.rlm.decoding.beam_search_sequences`). With ``targets`` (B,) item indices, a prompt
+    :func:`~pap_rec_core.rlm.beam_replay.beam_search_sequences`). With ``targets`` (B,) item indices, a prompt
     stops as soon as its target cannot be listed: ``missed[b]`` is then True and ``lists[b]`` is not the
     full list (only that the target is not in it is known)."""
     device = next(model.parameters()).device

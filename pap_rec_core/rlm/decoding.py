@@ -3,15 +3,13 @@
 T5's decoder is applied by hand one position at a time (:func:`decoder_step`) on a regular
 ``(prompt, row)`` layout: every row of a prompt reads that prompt's cross-attention keys and values
 (computed once, by transformers' own first step), and carries its own cached self-attention keys and
-values. Two users:
+values. Its users:
 
 - :func:`trie_item_scores`: the exact log-likelihood ``log p(item tokens, </s> | prompt)`` of every item,
   walking the item-id trie level by level, so an item prefix shared by many items runs once per prompt
   (teacher forcing runs every item's every position, with its own copy of the cross-attention keys).
-- :func:`beam_search_items`: transformers' vectorised beam search (5.x: top ``2 * beams``, finished-beam
-  merge, length penalty, early stopping), optionally held to the trie as ``prefix_allowed_tokens_fn``
-  holds it, replayed on the same tensors in the same order, so it returns ``generate``'s lists (tested);
-  a prompt stops decoding as soon as its finished hypotheses can no longer change.
+- :func:`~pap_rec_core.rlm.beam_replay.beam_search_sequences`: transformers' beam search replayed
+  (``generate``'s lists, tested).
 """
 
 from __future__ import annotations
@@ -211,126 +209,3 @@ def _trie_group(model, hidden, mask, trie: TrieTable, levels) -> torch.Tensor:
         node_score[:, kid] = node_score[:, torch.as_tensor(level, device=device)[col]] + logp[:, col, tok]
         where[level] = np.arange(len(level))
     return node_score[:, torch.as_tensor(trie.item_leaf, device=device)]
-
-
-def _starts_with(seqs: torch.Tensor, tgt: torch.Tensor, n_tok: torch.Tensor) -> torch.Tensor:
-    """(n, k) whether each of ``seqs`` (n, k, L) holds, after its start token, the first ``n_tok`` (n,)
-    tokens of its row's ``tgt`` (n, L; ``tgt[:, 0]`` unused)."""
-    pos = torch.arange(seqs.shape[-1], device=seqs.device)
-    compared = (pos[None, :] >= 1) & (pos[None, :] <= n_tok[:, None])  # (n, L)
-    return ((seqs == tgt[:, None, :]) | ~compared[:, None, :]).all(-1)
-
-
-@torch.no_grad()
-def beam_search_sequences(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor, num_beams: int,
-                          num_return: int, max_new_tokens: int, trie: TrieTable | None = None,
-                          length_penalty: float = 1.0, targets: torch.Tensor | None = None):
-    """(B, num_return, L) what ``generate`` returns for ``num_beams`` beams, ``early_stopping=True``, start
-    and pad token 0, ``</s>`` 1, no sampling, ``prefix_allowed_tokens_fn`` = ``trie`` (None: the whole
-    vocabulary), as transformers' vectorised beam search computes it (same tensors, same order of
-    operations; an unused slot holds the start token then transformers' fill value, ``</s>``). Each step runs
-    one :func:`decoder_step` for the prompts whose finished hypotheses can still change; a prompt leaves as
-    soon as all its beams are finished or no running beam can beat them (transformers computes it on,
-    without effect). ``num_beams`` >= 2 (one beam is greedy search in transformers).
-
-    ``targets`` (B, L) token sequences ending in ``</s>`` (right-padded with -1): also return a (B,) bool
-    mask of the prompts whose target cannot be among the ``num_return`` returned hypotheses, each of which
-    left as soon as that was certain — no running beam starts with the target (a beam that ended with it
-    and runs on as filler still counts: the reading stops at the first ``</s>``) and no hypothesis among the
-    first ``num_return`` finished is it (finished hypotheses only move down). Those prompts' returned
-    sequences are then not ``generate``'s; the others' are."""
-    if num_beams < 2:
-        raise ValueError("the beam search replay needs num_beams >= 2 (one beam is greedy search: use generate)")
-    device, bsz, k = hidden.device, hidden.shape[0], num_beams
-    max_length, keep = 1 + max_new_tokens, 2 * num_beams
-    top_mask = torch.cat([torch.ones(k, dtype=torch.bool), torch.zeros(k, dtype=torch.bool)]).to(device)
-    running = torch.full((bsz, k, max_length), EOS_ID, dtype=torch.long, device=device)
-    running[:, :, 0] = PAD_ID
-    sequences = running.clone()
-    running_scores = torch.zeros((bsz, k), device=device)
-    running_scores[:, 1:] = -1.0e9
-    beam_scores = torch.full((bsz, k), -1.0e9, device=device)
-    finished = torch.zeros((bsz, k), dtype=torch.bool, device=device)
-    unsatisfied = torch.ones((bsz, 1), dtype=torch.bool, device=device)
-    states = torch.zeros((bsz, k), dtype=torch.long, device=device)
-    live = torch.arange(bsz, device=device)  # original rows still decoding
-    out_sequences = sequences.clone()
-    missed = torch.zeros(bsz, dtype=torch.bool, device=device)
-    if targets is not None:
-        tgt = torch.full((bsz, max_length), -2, dtype=torch.long, device=device)  # -2 matches no token
-        width = min(targets.shape[1], max_length - 1)
-        tgt[:, 1 : 1 + width] = torch.as_tensor(targets, device=device)[:, :width]
-        tgt_len = (tgt[:, 1:] >= 0).sum(1)  # tokens incl. </s>
-    step = first_step(model, hidden, mask)
-    logits = step.logits[:, -1:].float().expand(-1, k, -1)  # (B, k, V): transformers runs k copies
-    kv, cross = start_caches(step.cache, k)
-    enc_pad = mask == 0
-    vocab = logits.shape[-1]
-    cur_len = 1
-    left = False  # whether some prompt left early
-    while True:
-        n = len(live)
-        log_probs = F.log_softmax(logits, dim=-1)
-        if trie is not None:
-            log_probs = log_probs + trie.allowed_mask(states.reshape(-1), vocab).view(n, k, vocab)
-        log_probs = (log_probs + running_scores[:, :, None]).reshape(n, -1)
-        topk_lp, topk_idx = torch.topk(log_probs, keep)
-        src, ids = topk_idx // vocab, topk_idx % vocab
-        topk_seq = torch.take_along_dim(running, src[:, :, None], dim=1)
-        topk_seq[:, :, cur_len] = ids
-        hits = (ids == EOS_ID) | (cur_len + 1 >= max_length)
-        # running beams for the next step
-        run_lp = topk_lp + hits.to(torch.float32) * -1.0e9
-        nxt = torch.topk(run_lp, k)[1]
-        running = torch.take_along_dim(topk_seq, nxt[:, :, None], dim=1)
-        running_scores = torch.take_along_dim(run_lp, nxt, dim=1)
-        beam_src = torch.take_along_dim(src, nxt, dim=1)
-        # finished hypotheses
-        just = hits & top_mask[None, :]
-        fin_lp = topk_lp / ((cur_len + 1 - 1) ** length_penalty)
-        fin_lp = fin_lp + (torch.all(finished, dim=-1, keepdim=True)).to(torch.float32) * -1.0e9
-        fin_lp = fin_lp + (~unsatisfied).to(torch.float32) * -1.0e9
-        fin_lp = fin_lp + (~just) * -1.0e9
-        merged_seq = torch.cat([sequences, topk_seq], dim=1)
-        merged_scores = torch.cat([beam_scores, fin_lp], dim=1)
-        merged_fin = torch.cat([finished, just], dim=1)
-        best = torch.topk(merged_scores, k)[1]
-        sequences = torch.take_along_dim(merged_seq, best[:, :, None], dim=1)
-        beam_scores = torch.take_along_dim(merged_scores, best, dim=1)
-        finished = torch.take_along_dim(merged_fin, best, dim=1)
-        if trie is not None:
-            states = trie.step(torch.take_along_dim(states, beam_src, dim=1), running[:, :, cur_len])
-        cur_len += 1
-        best_running = running_scores[:, :1] / ((cur_len - 1) ** length_penalty)
-        worst_finished = torch.where(finished, torch.min(beam_scores, dim=1, keepdim=True)[0], -1.0e9)
-        unsatisfied = unsatisfied & torch.any(best_running > worst_finished, dim=-1, keepdim=True)
-        out_sequences[live] = sequences
-        # a prompt whose finished hypotheses are final (all its beams finished, or none can be beaten) leaves;
-        # while one stays, transformers goes on (it may improve and is not full) unless every continuation of
-        # every prompt stopped: known for the prompts here, taken as not so for those that left (before the
-        # length limit a prompt's 2 * beams continuations are all </s> only when it has that many valid ones)
-        go = unsatisfied[:, 0] & ~torch.all(finished, dim=-1)
-        if targets is not None:  # prompts whose target can no longer be returned leave
-            t_live, n_tok = tgt[live], tgt_len[live]
-            in_running = _starts_with(running, t_live, torch.clamp(n_tok, max=cur_len - 1)).any(-1)
-            in_top = _starts_with(sequences[:, :num_return], t_live, n_tok).any(-1)
-            out = ~in_running & ~in_top
-            missed[live[out]] = True
-            go &= ~out
-        stay = torch.nonzero(go).flatten()
-        if not len(stay) or cur_len >= max_length or (bool(hits.all()) and not left):
-            break
-        if len(stay) < n:  # the others' finished hypotheses are final
-            left = True
-            live, running, sequences = live[stay], running[stay], sequences[stay]
-            running_scores, beam_scores, finished = running_scores[stay], beam_scores[stay], finished[stay]
-            unsatisfied, states, beam_src = unsatisfied[stay], states[stay], beam_src[stay]
-            kv = [(kk[stay], vv[stay]) for kk, vv in kv]
-            cross = [(kk[stay], vv[stay]) for kk, vv in cross]
-            enc_pad = enc_pad[stay]
-        kv = [(torch.take_along_dim(kk, beam_src[:, :, None, None, None], dim=1),
-               torch.take_along_dim(vv, beam_src[:, :, None, None, None], dim=1)) for kk, vv in kv]
-        logits, kv = decoder_step(model, cross, enc_pad, kv, running[:, :, cur_len - 1])
-        logits = logits.float()
-    out = out_sequences[:, :num_return]
-    return out if targets is None else (out, missed)
