@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -174,6 +175,7 @@ def main(argv=None) -> None:
         "reference_model_flops": ref_flops, "flop_ratio": (ref_flops / flops) if ref_flops else None,
         "machine_fp32_matmul_flops_per_s": rate, "flops_fraction": (flops / fast_s / rate) if rate else None,
         "device": str(device), "threads": torch.get_num_threads(),
+        "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},  # glibc tuning moves the reference
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "date": time.strftime("%Y-%m-%d"),
     }
