@@ -8,10 +8,11 @@ instead moves the padding into the keys: one more head dimension, 1 for every qu
 -1e30 (padding key) for the keys, so a padding key's score is -1e30 + bias and its softmax weight is
 exactly 0, and the mask passed to SDPA is the ``(1, H, L, L)`` bias alone, shared by the batch. The
 extra dimension adds exactly 0 to every real score, so the outputs are the default path's up to float
-rounding (the kernel sums over D + 1 terms: tested to 1e-6 on a toy model; on the embedded ml-100k model
-encoder states and slot gradients came out bit-identical, and the engines take the same decisions).
-On CUDA the extra block is 8 wide (zeros after the first column) so that head sizes stay multiples of 8
-for the fused kernels. Everything else — the decoder, the
+rounding (tested to 1e-6 on a toy model). On CUDA the extra block is 8 wide (zeros after the first
+column) so that head sizes stay multiples of 8 for the fused kernels. On CPU, where a head size of
+d + 1 costs about a third more than d (d = 16: 14.5 vs 9.6 ms for 64 prompts of 125 tokens), right-padded
+rows instead go to the kernel by length, each length on its own keys with the bias's top-left block and
+no padding at all (:func:`_by_length`). Everything else — the decoder, the
 cross-attention, any call outside the context (the reference engine, training, ``generate``) — is
 transformers' SDPA unchanged.
 """
@@ -54,6 +55,11 @@ def _attention(module, query, key, value, attention_mask, dropout: float = 0.0, 
     # above on the first and last rows), so any row says which keys are real.
     b, h, n, d = key.shape
     keys_ok = attention_mask[:, 0, 0, :]  # (B, L)
+    scale = d ** -0.5 if scaling is None else scaling  # (T5: scaling 1)
+    lengths = keys_ok.sum(-1)
+    if query.device.type == "cpu" and dropout == 0.0 and bool(
+            (keys_ok == (torch.arange(n, device=key.device) < lengths[:, None])).all()):  # right padding
+        return _by_length(query, key, value, lengths, position_bias.to(query.dtype), scale), None
     width = 1 if query.device.type == "cpu" else 8 - d % 8  # CUDA: head sizes stay multiples of 8
     low = _PAD_SCORE if key.dtype != torch.float16 else torch.finfo(torch.float16).min / 2
     pad = torch.zeros((b, n), dtype=key.dtype, device=key.device).masked_fill_(~keys_ok, low)
@@ -65,9 +71,29 @@ def _attention(module, query, key, value, attention_mask, dropout: float = 0.0, 
     k = torch.cat([key, k_extra], -1)
     v = torch.cat([value, value.new_zeros((*value.shape[:-1], width))], -1)
     out = torch.nn.functional.scaled_dot_product_attention(
-        q, k, v, attn_mask=position_bias.to(query.dtype), dropout_p=dropout,
-        scale=d ** -0.5 if scaling is None else scaling)  # (T5: scaling 1)
+        q, k, v, attn_mask=position_bias.to(query.dtype), dropout_p=dropout, scale=scale)
     return out[..., :d].transpose(1, 2).contiguous(), None
+
+
+def _by_length(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, lengths: torch.Tensor,
+               bias: torch.Tensor, scale: float) -> torch.Tensor:
+    """(B, L, H, d) self-attention of right-padded rows, the rows of each length ``n`` together on their
+    first ``n`` keys alone (the bias's top-left ``n x n`` block; a padding query over the same keys):
+    no padding key and no extra head dimension reach the kernel (on CPU a head size of d + 1 costs a
+    third more than d at d = 16)."""
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    full = query.shape[2]
+    pieces, order = [], []
+    for n in torch.unique(lengths).tolist():
+        rows = torch.nonzero(lengths == n).flatten()
+        q, k, v = query[rows], key[rows, :, :n], value[rows, :, :n]
+        out = sdpa(q[:, :, :n], k, v, attn_mask=bias[:, :, :n, :n], scale=scale)
+        if n < full:  # padding queries (their outputs are read by nothing but are kept finite, as transformers')
+            out = torch.cat([out, sdpa(q[:, :, n:], k, v, attn_mask=bias[:, :, n:, :n], scale=scale)], dim=2)
+        pieces.append(out)
+        order.append(rows)
+    out = pieces[0] if len(pieces) == 1 else torch.cat(pieces)[torch.argsort(torch.cat(order))]
+    return out.transpose(1, 2).contiguous()
 
 
 def register() -> str:
