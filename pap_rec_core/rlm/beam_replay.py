@@ -91,7 +91,10 @@ def beam_search_sequences(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor
     left as soon as that was certain — no running beam starts with the target (a beam that ended with it
     and runs on as filler still counts: the reading stops at the first ``</s>``) and no hypothesis among the
     first ``num_return`` finished is it (finished hypotheses only move down). Those prompts' returned
-    sequences are then not ``generate``'s; the others' are."""
+    sequences are then not ``generate``'s; the others' are. With ``targets`` the first step's logits come from
+    :func:`~pap_rec_core.rlm.cross_attention.start_step_logits` (equal to transformers' up to float rounding,
+    not bit for bit) and the encoder keys and values are projected at the second step, for the prompts still
+    decoding (:func:`cross_keys`)."""
     if num_beams < 2:
         raise ValueError("the beam search replay needs num_beams >= 2 (one beam is greedy search: use generate)")
     device, bsz, k = hidden.device, hidden.shape[0], num_beams
