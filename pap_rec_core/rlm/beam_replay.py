@@ -112,16 +112,16 @@ def beam_search_sequences(model: RecLM, hidden: torch.Tensor, mask: torch.Tensor
     live = torch.arange(bsz, device=device)  # original rows still decoding
     out_sequences = sequences.clone()
     missed = torch.zeros(bsz, dtype=torch.bool, device=device)
-    if targets is not None:
-        tgt = torch.full((bsz, max_length), -2, dtype=torch.long, device=device)  # -2 matches no token
-        width = min(targets.shape[1], max_length - 1)
-        tgt[:, 1 : 1 + width] = torch.as_tensor(targets, device=device)[:, :width]
-        tgt_len = (tgt[:, 1:] >= 0).sum(1)  # tokens incl. </s>
     if targets is None:
         step = first_step(model, hidden, mask)
         start = step.logits[:, -1].float()  # (B, V)
         kv, cross = start_caches(step.cache, k)
-    else:  # most prompts leave after this step: its cross-attention on the query side, keys projected later
+    else:
+        tgt = torch.full((bsz, max_length), -2, dtype=torch.long, device=device)  # -2 matches no token
+        width = min(targets.shape[1], max_length - 1)
+        tgt[:, 1 : 1 + width] = torch.as_tensor(targets, device=device)[:, :width]
+        tgt_len = (tgt[:, 1:] >= 0).sum(1)  # tokens incl. </s>
+        # most prompts leave after the first step: its cross-attention on the query side, keys projected later
         start, start_kv = start_step_logits(model, hidden, mask, with_keys=True)
         start = start.float()
         kv = [(kk.view(-1, kk.shape[1], 1, kk.shape[2])[:, None].expand(bsz, k, -1, -1, -1),
