@@ -66,10 +66,33 @@ def test_digit_mode_equals_plain_sentencepiece(sp_bytes) -> None:
     assert digits.vocab_size == digits.sp_size
 
 
+@pytest.mark.parametrize("separator", [" , ", "", ",", " ", " ,"])
+def test_item_lists_encode_as_their_parts_one_by_one(sp_bytes, separator) -> None:
+    """A run of items (ItemRef, separator, ItemRef, ...) is written in one pass: the same ids and whole-word
+    ids as when every part goes through the part-by-part loop (an empty text after each item breaks the run
+    there and adds nothing to the text), for separators with and without whitespace, empty, and lists of
+    one item; a slot and text around the list."""
+    from pap_rec_core.prompts.parts import ITEM_SEPARATOR, TokenRef
+    from pap_rec_core.prompts.render import item_list_parts
+
+    t = RecTokenizer(sp_bytes, item_texts=["17", "5", "230"], user_texts=["1", "2"], item_separator=separator)
+    for items in ([0], [2, 0], [1, 1, 2, 0, 2], []):
+        listed = item_list_parts(items)
+        assert listed == [p for i in items for p in (ITEM_SEPARATOR, ItemRef(i))][1:]
+        for before, after in (([" : \n "], [" \n "]), ([], []), (["x"], ["y", TokenRef(5)])):
+            parts = ["user_", UserRef(1), *before, *listed, *after]
+            one_by_one = [q for p in parts for q in ((p, "") if isinstance(p, ItemRef) else (p,))]
+            assert t.encode_parts(parts) == t.encode_parts(one_by_one)
+            if items:
+                assert t.encode_parts(parts).input_ids.count(t.item_offset + items[-1]) == items.count(items[-1])
+
+
 def test_whole_word_numbering_caps_at_511() -> None:
     assert whole_word_ids_from_starts([True, False, True, True]) == [1, 1, 2, 3]
     assert whole_word_ids_from_starts([False, False]) == [1, 1]
     assert whole_word_ids_from_starts([True] * 600)[-1] == 511
+    assert whole_word_ids_from_starts([False] + [True] * 600) == [1] + list(range(2, 512)) + [511] * 90
+    assert whole_word_ids_from_starts([]) == []
 
 
 def test_word_initial_mask_excludes_specials_and_id_tokens(tok) -> None:

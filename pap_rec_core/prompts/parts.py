@@ -5,12 +5,20 @@ never have to be parsed back out of text; a tokenizer (``rlm.tokenizer.RecTokeni
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Union
 
 
 @dataclass(frozen=True)
 class ItemRef:
     item: int  # dense item index
+
+
+@lru_cache(maxsize=None)
+def item_ref(item: int) -> ItemRef:
+    """``ItemRef(item)``, one shared instance per item (immutable): prompts repeat the same items thousands
+    of times, and a frozen dataclass costs a microsecond to build."""
+    return ItemRef(item)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pap_rec_core.prompts.parts import ITEM_SEPARATOR, ItemRef, Part, UserRef
+from pap_rec_core.prompts.parts import ITEM_SEPARATOR, ItemRef, Part, UserRef, item_ref
 
 DEFAULT_MAX_HISTORY = 20  # most recent items shown in a prompt (P5 truncates histories too)
 
@@ -15,11 +15,9 @@ DEFAULT_MAX_HISTORY = 20  # most recent items shown in a prompt (P5 truncates hi
 def item_list_parts(items: Sequence[int] | np.ndarray) -> list[Part]:
     """``[ItemRef(a), ITEM_SEPARATOR, ItemRef(b), ...]`` (the tokenizer writes the separator: P5's
     ``" , "`` unless its model was trained without)."""
-    parts: list[Part] = []
-    for k, item in enumerate(items):
-        if k:
-            parts.append(ITEM_SEPARATOR)
-        parts.append(ItemRef(int(item)))
+    items = items.tolist() if isinstance(items, np.ndarray) else [int(i) for i in items]
+    parts: list[Part] = [ITEM_SEPARATOR] * max(0, 2 * len(items) - 1)
+    parts[::2] = [item_ref(i) for i in items]
     return parts
 
 

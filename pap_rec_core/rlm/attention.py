@@ -82,18 +82,100 @@ def _by_length(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, leng
     no padding key and no extra head dimension reach the kernel (on CPU a head size of d + 1 costs a
     third more than d at d = 16)."""
     sdpa = torch.nn.functional.scaled_dot_product_attention
-    full = query.shape[2]
-    pieces, order = [], []
-    for n in torch.unique(lengths).tolist():
-        rows = torch.nonzero(lengths == n).flatten()
-        q, k, v = query[rows], key[rows, :, :n], value[rows, :, :n]
-        out = sdpa(q[:, :, :n], k, v, attn_mask=bias[:, :, :n, :n], scale=scale)
-        if n < full:  # padding queries (their outputs are read by nothing but are kept finite, as transformers')
-            out = torch.cat([out, sdpa(q[:, :, n:], k, v, attn_mask=bias[:, :, n:, :n], scale=scale)], dim=2)
-        pieces.append(out)
-        order.append(rows)
-    out = pieces[0] if len(pieces) == 1 else torch.cat(pieces)[torch.argsort(torch.cat(order))]
-    return out.transpose(1, 2).contiguous()
+    b, h, full, d = query.shape
+    if len(lengths) > 1 and bool((lengths[1:] < lengths[:-1]).any()):  # not sorted: each length's rows gathered
+        pieces, order = [], []
+        for n in torch.unique(lengths).tolist():
+            rows = torch.nonzero(lengths == n).flatten()
+            pieces.append(_same_length(sdpa, query[rows], key[rows], value[rows], n, bias, scale))
+            order.append(rows)
+        out = pieces[0] if len(pieces) == 1 else torch.cat(pieces)[torch.argsort(torch.cat(order))]
+        return out.transpose(1, 2).contiguous()
+    # sorted (the fast engine's length-sorted batches): each length a run of rows, sliced, written in place
+    values, counts = torch.unique_consecutive(lengths, return_counts=True)
+    runs, start = [], 0
+    for n, count in zip(values.tolist(), counts.tolist()):
+        runs.append((start, start + count, n))
+        start += count
+    if bias.requires_grad:  # (never in the search: the model's parameters are frozen there) autograd on slices
+        out = query.new_empty((b, full, h, d))
+        for first, stop, n in runs:
+            _same_length(sdpa, query[first:stop], key[first:stop], value[first:stop], n, bias, scale,
+                         into=out.transpose(1, 2)[first:stop])
+        return out
+    return _SortedRuns.apply(query, key, value, bias, runs, scale)
+
+
+def _flash(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bias: torch.Tensor,
+           scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The CPU flash-attention kernel SDPA runs here: ``(out, logsumexp)``."""
+    return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(query, key, value, attn_mask=bias,
+                                                                        scale=scale)[:2]
+
+
+class _SortedRuns(torch.autograd.Function):
+    """:func:`_by_length` of length-sorted rows: (B, L, H, d) outputs written run by run, and a backward
+    that calls the kernel's own backward run by run into one gradient per input. (Autograd through the
+    slices would give every run's slice a zero-filled gradient of the whole batch and add them up: a
+    gradient batch of 64 prompts has 10-30 lengths.) The bias gets no gradient (frozen)."""
+
+    @staticmethod
+    def forward(ctx, query, key, value, bias, runs, scale):
+        b, h, full, d = query.shape
+        out = query.new_empty((b, full, h, d))
+        heads_first = out.transpose(1, 2)
+        saved = []
+        for first, stop, n in runs:
+            q, k, v = query[first:stop], key[first:stop, :, :n], value[first:stop, :, :n]
+            o, lse = _flash(q[:, :, :n], k, v, bias[:, :, :n, :n], scale)
+            heads_first[first:stop, :, :n] = o
+            o_pad = lse_pad = None
+            if n < full:  # padding queries (read by nothing, kept finite as transformers')
+                o_pad, lse_pad = _flash(q[:, :, n:], k, v, bias[:, :, n:, :n], scale)
+                heads_first[first:stop, :, n:] = o_pad
+            saved.append((o, lse, o_pad, lse_pad))
+        ctx.save_for_backward(query, key, value, bias)
+        ctx.runs, ctx.scale, ctx.pieces = runs, scale, saved
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        backward = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward
+        query, key, value, bias = ctx.saved_tensors
+        full = query.shape[2]
+        grad = grad_out.transpose(1, 2)  # (B, H, L, d)
+        d_query = torch.empty_like(query)
+        d_key, d_value = torch.zeros_like(key), torch.zeros_like(value)  # padding keys: weight 0, gradient 0
+        for (first, stop, n), (o, lse, o_pad, lse_pad) in zip(ctx.runs, ctx.pieces):
+            q, k, v = query[first:stop], key[first:stop, :, :n], value[first:stop, :, :n]
+            g_q, g_k, g_v = backward(grad[first:stop, :, :n], q[:, :, :n], k, v, o, lse, 0.0, False,
+                                     attn_mask=bias[:, :, :n, :n], scale=ctx.scale)
+            if o_pad is not None:
+                p_q, p_k, p_v = backward(grad[first:stop, :, n:], q[:, :, n:], k, v, o_pad, lse_pad, 0.0, False,
+                                         attn_mask=bias[:, :, n:, :n], scale=ctx.scale)
+                d_query[first:stop, :, n:] = p_q
+                g_k, g_v = g_k + p_k, g_v + p_v
+            d_query[first:stop, :, :n] = g_q
+            d_key[first:stop, :, :n] = g_k
+            d_value[first:stop, :, :n] = g_v
+        return d_query, d_key, d_value, None, None, None
+
+
+def _same_length(sdpa, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, n: int, bias: torch.Tensor,
+                 scale: float, into: torch.Tensor | None = None) -> torch.Tensor:
+    """(R, H, L, d) attention of rows of length ``n`` on their first ``n`` keys (padding queries over the
+    same keys: their outputs are read by nothing but are kept finite, as transformers'), written into
+    ``into`` when given."""
+    k, v = key[:, :, :n], value[:, :, :n]
+    real = sdpa(query[:, :, :n], k, v, attn_mask=bias[:, :, :n, :n], scale=scale)
+    padding = (sdpa(query[:, :, n:], k, v, attn_mask=bias[:, :, n:, :n], scale=scale) if n < query.shape[2]
+               else None)
+    if into is None:
+        return real if padding is None else torch.cat([real, padding], dim=2)
+    into[:, :, :n] = real
+    if padding is not None:
+        into[:, :, n:] = padding
+    return into
 
 
 def register() -> str:

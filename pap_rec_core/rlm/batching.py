@@ -4,9 +4,11 @@ explanation task alike."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from pap_rec_core.prompts.parts import Part
@@ -39,15 +41,15 @@ def pad_labels(targets: Sequence[Sequence[int]]) -> torch.Tensor:
 
 def collate(encoded: Sequence[Encoded]) -> EncodedBatch:
     """Right-pad a list of encodings."""
-    length = max(len(e.input_ids) for e in encoded)
-    ids = torch.full((len(encoded), length), PAD_ID, dtype=torch.long)
-    words = torch.zeros((len(encoded), length), dtype=torch.long)
-    mask = torch.zeros((len(encoded), length), dtype=torch.long)
-    for row, e in enumerate(encoded):
-        n = len(e.input_ids)
-        ids[row, :n] = torch.tensor(e.input_ids)
-        words[row, :n] = torch.tensor(e.whole_word_ids)
-        mask[row, :n] = 1
+    lengths = np.fromiter((len(e.input_ids) for e in encoded), dtype=np.int64, count=len(encoded))
+    real = np.arange(int(lengths.max())) < lengths[:, None]  # (B, T) row-major: the rows' tokens in order
+    ids = np.full(real.shape, PAD_ID, dtype=np.int64)
+    words = np.zeros(real.shape, dtype=np.int64)
+    ids[real] = np.fromiter(itertools.chain.from_iterable(e.input_ids for e in encoded), dtype=np.int64,
+                            count=int(lengths.sum()))
+    words[real] = np.fromiter(itertools.chain.from_iterable(e.whole_word_ids for e in encoded), dtype=np.int64,
+                              count=int(lengths.sum()))
+    ids, words, mask = torch.from_numpy(ids), torch.from_numpy(words), torch.from_numpy(real.astype(np.int64))
     n_slots = {len(e.slots) for e in encoded}
     if len(n_slots) > 1:
         raise ValueError(f"prompts of one batch must have the same number of slots; got {sorted(n_slots)}")

@@ -16,6 +16,7 @@ at every id token preceded by whitespace), words are numbered from 1, ``</s>`` g
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,7 +132,20 @@ class RecTokenizer:
                 prev_text = text
                 text_buf.clear()
 
-        for part in parts:
+        parts = parts if isinstance(parts, (list, tuple)) else list(parts)
+        n_parts, at = len(parts), 0
+        while at < n_parts:
+            part = parts[at]
+            at += 1
+            if self.item_tokens and type(part) is ItemRef:  # a list of items: ItemRef (ListSeparator ItemRef)*
+                flush()
+                stop = at
+                while stop + 1 < n_parts and type(parts[stop]) is ListSeparator and type(parts[stop + 1]) is ItemRef:
+                    stop += 2
+                starts.append(prev_text == "" or prev_text[-1].isspace())
+                self._extend_item_run(ids, starts, part.item, parts, at, stop)
+                at, prev_text = stop, "x"
+                continue
             if isinstance(part, str):
                 text_buf.append(part)
             elif isinstance(part, ListSeparator):
@@ -167,6 +181,35 @@ class RecTokenizer:
             raise ValueError(f"prompt of {len(ids) + 1} tokens exceeds max_length={max_length}")
         words = whole_word_ids_from_starts(starts)
         return Encoded(tuple(ids) + (EOS_ID,), tuple(words) + (0,), tuple(slots))
+
+    def _extend_item_run(self, ids: list[int], starts: list[bool], first: int, parts: Sequence[Part], begin: int,
+                         stop: int) -> None:
+        """Appends item token ``first`` and, for every (separator, item) pair in ``parts[begin:stop]``, the
+        separator's pieces and the item's token, to ``ids`` and the word starts of all but ``first`` to
+        ``starts``: what the part-by-part loop of :meth:`encode_parts` writes for them (a separator is text
+        flushed before the next id token, after which that token starts a word if the separator ends in
+        whitespace or is empty), in one pass over the run."""
+        sep = self.item_separator
+        sep_ids = self._pieces(sep)
+        sep_starts = [bool(self._piece_starts_word[p]) for p in sep_ids]
+        offset = self.item_offset
+        ids.append(offset + first)
+        n = (stop - begin) // 2
+        if not n:
+            return
+        items = [offset + parts[k].item for k in range(begin + 1, stop, 2)]
+        item_start = sep == "" or sep[-1].isspace()
+        if sep_ids:
+            width = len(sep_ids) + 1
+            run = [0] * (n * width)
+            for j, p in enumerate(sep_ids):
+                run[j::width] = [p] * n
+            run[width - 1 :: width] = items
+            ids.extend(run)
+            starts.extend((sep_starts + [item_start]) * n)
+        else:
+            ids.extend(items)
+            starts.extend([item_start] * n)
 
     def _pieces(self, text: str) -> list[int]:
         """SentencePiece ids of ``text``; short texts are encoded once (prompts repeat their template
@@ -236,11 +279,11 @@ class RecTokenizer:
 
 def whole_word_ids_from_starts(starts: Sequence[bool]) -> list[int]:
     """P5's whole-word numbering: a counter bumped at each word start; capped at MAX_WHOLE_WORDS-1."""
-    words, current = [], 0
-    for is_start in starts:
-        if is_start or current == 0:
-            current = min(current + 1, MAX_WHOLE_WORDS - 1)
-        words.append(current)
+    if not len(starts):
+        return []
+    words = list(itertools.accumulate(starts[1:], initial=1))  # the first piece opens word 1 either way
+    if words[-1] >= MAX_WHOLE_WORDS:
+        words = [min(w, MAX_WHOLE_WORDS - 1) for w in words]
     return words
 
 
