@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from dataclasses import replace
@@ -171,6 +172,7 @@ def main(argv=None) -> None:
         "config": config.to_dict(), "reference_batch": args.reference_batch,
         "reference_s": ref_s, "fast_s": fast_s, "speedup": ref_s / fast_s, "same_decisions": same,
         "repeats": args.repeats, "wall_s_per_repeat": walls,
+        "repeat_speedups": [r / f for r, f in zip(walls["reference"], walls["fast"])],  # each repeat's own pair
         "phases": phases, "fast_model_flops": flops, "fast_flops_per_s": flops / fast_s,
         "reference_model_flops": ref_flops, "flop_ratio": (ref_flops / flops) if ref_flops else None,
         "machine_fp32_matmul_flops_per_s": rate, "flops_fraction": (flops / fast_s / rate) if rate else None,
@@ -184,7 +186,9 @@ def main(argv=None) -> None:
     lines = [f"# Search speed: {result['dataset']}, {result['users']} validation users", "",
              f"One iteration (shared round, {args.shared} shared slots, top-{args.top_k}; personal round, "
              f"{args.personal} personal slot), protocol `{args.protocol}`, surrogate `{config.surrogate}`, histories up to {config.max_history} items, model `{model_dir}`, {result['device']}, "
-             f"{result['threads']} threads, {result['date']}. Regenerate: `python benchmarks/search_speed.py "
+             f"{result['threads']} threads, {result['date']}. Regenerate: `"
+             + "".join(f"{k}={v} " for k, v in sorted(result["malloc_env"].items()))
+             + "python benchmarks/search_speed.py "
              f"{' '.join(sys.argv[1:]) if argv is None else ' '.join(argv)}`.", "",
              f"Both engines warmed up on {min(8, args.users or 8)} users first; {args.repeats} timed repeats in alternating order, the faster "
              "kept. Phases do not overlap: judge = the surrogate of the current tokens at the start of each round, "
@@ -198,9 +202,14 @@ def main(argv=None) -> None:
                      f"{ph['shared_candidates_s']:.1f} | {ph['personal_candidates_s']:.1f} | {ph['other_s']:.1f} | "
                      f"{ph['slots_tried']} |")
     goal = "10x on the embedded model" if bundle.tokenizer.item_tokens else "5x on a t5-small-shaped digit-item model"
-    lines += ["", f"Speed-up {result['speedup']:.2f}x (goal: {goal}); same decisions: {same}.",
+    ratios = sorted(result["repeat_speedups"])
+    lines += ["", "Wall s per repeat, in run order: reference "
+              + ", ".join(f"{w:.1f}" for w in walls["reference"]) + "; fast " + ", ".join(f"{w:.1f}" for w in walls["fast"])
+              + f". Each repeat's own ratio: {ratios[0]:.2f}x to {ratios[-1]:.2f}x, median "
+              f"{statistics.median(ratios):.2f}x."]
+    lines += ["", f"Speed-up {result['speedup']:.2f}x, the faster of each engine (goal: {goal}); same decisions: {same}.",
               f"Fast engine: {flops / 1e9:.1f} GFLOP in {fast_s:.1f} s = {flops / fast_s / 1e9:.1f} GFLOP/s"
-              + (f"; machine fp32 matmul {rate / 1e9:.1f} GFLOP/s; fraction {result['flops_fraction']:.0%} (goal: 40%)."
+              + (f"; machine fp32 matmul {rate / 1e9:.1f} GFLOP/s; fraction {result['flops_fraction']:.1%} (goal: 40%)."
                  if rate else ".")]
     if ref_flops and result["flop_ratio"] <= result["speedup"]:
         lines += [f"Reference engine: {ref_flops / 1e9:.1f} GFLOP, {result['flop_ratio']:.2f}x the fast engine's: at equal "
