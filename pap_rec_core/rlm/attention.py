@@ -82,8 +82,10 @@ def _by_length(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, leng
     no padding key and no extra head dimension reach the kernel (on CPU a head size of d + 1 costs a
     third more than d at d = 16)."""
     sdpa = torch.nn.functional.scaled_dot_product_attention
-    b, h, full, d = query.shape
-    if len(lengths) > 1 and bool((lengths[1:] < lengths[:-1]).any()):  # not sorted: each length's rows gathered
+    unsorted = len(lengths) > 1 and bool((lengths[1:] < lengths[:-1]).any())
+    # unsorted rows, or a bias to differentiate (never in the search, whose parameters are frozen; _SortedRuns
+    # gives the bias no gradient): each length's rows gathered, through SDPA and autograd
+    if unsorted or bias.requires_grad:
         pieces, order = [], []
         for n in torch.unique(lengths).tolist():
             rows = torch.nonzero(lengths == n).flatten()
@@ -93,16 +95,8 @@ def _by_length(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, leng
         return out.transpose(1, 2).contiguous()
     # sorted (the fast engine's length-sorted batches): each length a run of rows, sliced, written in place
     values, counts = torch.unique_consecutive(lengths, return_counts=True)
-    runs, start = [], 0
-    for n, count in zip(values.tolist(), counts.tolist()):
-        runs.append((start, start + count, n))
-        start += count
-    if bias.requires_grad:  # (never in the search: the model's parameters are frozen there) autograd on slices
-        out = query.new_empty((b, full, h, d))
-        for first, stop, n in runs:
-            _same_length(sdpa, query[first:stop], key[first:stop], value[first:stop], n, bias, scale,
-                         into=out.transpose(1, 2)[first:stop])
-        return out
+    stops = torch.cumsum(counts, 0).tolist()
+    runs = [(stop - count, stop, n) for n, count, stop in zip(values.tolist(), counts.tolist(), stops)]
     return _SortedRuns.apply(query, key, value, bias, runs, scale)
 
 
@@ -162,20 +156,14 @@ class _SortedRuns(torch.autograd.Function):
 
 
 def _same_length(sdpa, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, n: int, bias: torch.Tensor,
-                 scale: float, into: torch.Tensor | None = None) -> torch.Tensor:
+                 scale: float) -> torch.Tensor:
     """(R, H, L, d) attention of rows of length ``n`` on their first ``n`` keys (padding queries over the
-    same keys: their outputs are read by nothing but are kept finite, as transformers'), written into
-    ``into`` when given."""
+    same keys: their outputs are read by nothing but are kept finite, as transformers')."""
     k, v = key[:, :, :n], value[:, :, :n]
-    real = sdpa(query[:, :, :n], k, v, attn_mask=bias[:, :, :n, :n], scale=scale)
-    padding = (sdpa(query[:, :, n:], k, v, attn_mask=bias[:, :, n:, :n], scale=scale) if n < query.shape[2]
-               else None)
-    if into is None:
-        return real if padding is None else torch.cat([real, padding], dim=2)
-    into[:, :, :n] = real
-    if padding is not None:
-        into[:, :, n:] = padding
-    return into
+    out = sdpa(query[:, :, :n], k, v, attn_mask=bias[:, :, :n, :n], scale=scale)
+    if n < query.shape[2]:
+        out = torch.cat([out, sdpa(query[:, :, n:], k, v, attn_mask=bias[:, :, n:, :n], scale=scale)], dim=2)
+    return out
 
 
 def register() -> str:

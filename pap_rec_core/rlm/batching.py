@@ -45,10 +45,10 @@ def collate(encoded: Sequence[Encoded]) -> EncodedBatch:
     real = np.arange(int(lengths.max())) < lengths[:, None]  # (B, T) row-major: the rows' tokens in order
     ids = np.full(real.shape, PAD_ID, dtype=np.int64)
     words = np.zeros(real.shape, dtype=np.int64)
-    ids[real] = np.fromiter(itertools.chain.from_iterable(e.input_ids for e in encoded), dtype=np.int64,
-                            count=int(lengths.sum()))
+    total = int(lengths.sum())
+    ids[real] = np.fromiter(itertools.chain.from_iterable(e.input_ids for e in encoded), dtype=np.int64, count=total)
     words[real] = np.fromiter(itertools.chain.from_iterable(e.whole_word_ids for e in encoded), dtype=np.int64,
-                              count=int(lengths.sum()))
+                              count=total)
     ids, words, mask = torch.from_numpy(ids), torch.from_numpy(words), torch.from_numpy(real.astype(np.int64))
     n_slots = {len(e.slots) for e in encoded}
     if len(n_slots) > 1:
